@@ -1,0 +1,25 @@
+"""Grad-CAM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..models.spec import ModelSpec
+from ..registry import explainer
+from .common import LAYER, activations_and_grads, upsample
+
+
+@explainer(
+    "gradcam", title="Grad-CAM", family="CAM",
+    summary="Feature maps of a layer weighted by their average gradient, keeping the positive evidence.",
+    reference="Selvaraju et al. 2017, 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
+              "Localization', ICCV. arXiv:1610.02391",
+    cost="1 forward + partial backward", params=(LAYER,),
+)
+def gradcam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "", **_: Any) -> torch.Tensor:
+    """ReLU(Σ_k α_k A_k), α_k = mean over space of ∂y_c/∂A_k (Selvaraju et al. 2017, arXiv:1610.02391)."""
+    acts, grads = activations_and_grads(model, x, target, layer)
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    return upsample(torch.relu((weights * acts).sum(dim=1)), model.input_size)

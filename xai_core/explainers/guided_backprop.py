@@ -1,0 +1,60 @@
+"""Guided Backpropagation for ReLU *and* ReLU6 / clamp-style (and smooth) activation modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..engine import input_gradients
+from ..errors import ExplainerError
+from ..hooks import replace_outputs
+from ..models.spec import ModelSpec
+from ..registry import attribution
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish)
+
+
+class _PositiveGradient(torch.autograd.Function):
+    """Identity forward; backward lets only positive gradients through."""
+
+    @staticmethod
+    def forward(ctx: Any, out: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return grad.clamp(min=0)
+
+
+def activation_modules(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, ACTIVATIONS)]
+
+
+@attribution(
+    "guided_backprop", title="Guided Backprop", family="gradient",
+    summary="Gradient where only positive gradients pass back through each activation; sharp, but known "
+            "to ignore the top layers (see sanity checks).",
+    reference="Springenberg et al. 2015, 'Striving for Simplicity: The All Convolutional Net', ICLR workshop. "
+              "arXiv:1412.6806",
+    cost="1 forward + 1 backward",
+)
+def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras: dict | None = None,
+              **_: Any) -> torch.Tensor:
+    """Guided Backprop (Springenberg et al. 2015, arXiv:1412.6806).
+
+    The guided rule is applied after every activation module: the activation's own backward then
+    multiplies by its derivative, so ReLU gives ``relu(g) · 1[x > 0]`` and ReLU6 / Hardtanh give
+    ``relu(g) · 1[0 < x < 6]`` (Captum's GuidedBackprop only overrides nn.ReLU and silently returns the
+    plain gradient through ReLU6).
+    """
+    acts = activation_modules(model.module)
+    if not acts:
+        raise ExplainerError("Guided Backprop needs the model's activations as modules (nn.ReLU, nn.ReLU6, ...); "
+                             "this model has none. Use Gradient or Integrated Gradients.")
+    with replace_outputs(acts, _PositiveGradient.apply) as n:
+        grad = input_gradients(model.module, x, target)[0]
+    if extras is not None:
+        extras["guided_activation_modules"] = [n] * len(x)
+    return grad

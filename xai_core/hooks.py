@@ -1,0 +1,83 @@
+"""Scoped activation capture and activation-rule overrides.
+
+Every context manager here removes its hooks in ``finally``: nothing is left on the model after
+an explainer, even when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Capture:
+    """The output of one module in the last forward pass (kept in the autograd graph)."""
+
+    activation: torch.Tensor | None = None
+    calls: int = 0
+
+
+@contextmanager
+def capture(module: nn.Module, *, leaf: bool = False) -> Iterator[Capture]:
+    """Record ``module``'s output so a caller can read it or differentiate w.r.t. it.
+
+    With ``leaf=True`` the output is replaced by a detached copy that requires grad: the graph
+    starts at this layer, so nothing below it is recorded or differentiated (Grad-CAM's cost is one
+    forward plus a backward through the layers above only).
+    """
+    rec = Capture()
+
+    def hook(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> torch.Tensor | None:
+        if isinstance(out, (tuple, list)):
+            rec.activation = out[0]
+            rec.calls += 1
+            return None
+        if leaf:
+            out = out.detach().requires_grad_(True)
+        rec.activation = out
+        rec.calls += 1
+        return out if leaf else None
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield rec
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def capture_input(module: nn.Module) -> Iterator[Capture]:
+    """Record the (first) input of ``module``, e.g. the pooled features entering a linear head."""
+    rec = Capture()
+
+    def hook(_m: nn.Module, inp: tuple) -> None:
+        rec.activation = inp[0]
+        rec.calls += 1
+
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield rec
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def replace_outputs(modules: list[nn.Module], fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[int]:
+    """Pass every output of ``modules`` through ``fn`` (e.g. a custom autograd rule); yields the count."""
+    handles = [m.register_forward_hook(lambda _m, _i, out: fn(out)) for m in modules]
+    try:
+        yield len(handles)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def has_hooks(model: nn.Module) -> bool:
+    """True if any module of ``model`` carries a forward/backward hook (used by hygiene tests)."""
+    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return any(len(getattr(m, n, {})) for m in model.modules() for n in names)

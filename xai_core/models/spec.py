@@ -1,0 +1,104 @@
+"""ModelSpec: a classifier plus everything an explainer needs to know about it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..engine import default_device
+from ..errors import ExplainerError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(eq=False)
+class ModelSpec:
+    """A frozen classifier in eval mode on its device, with preprocessing and metadata.
+
+    ``cam_layer`` names the module whose output CAM methods use by default; ``fc_layer`` the final
+    linear layer (CAM needs it); ``reshape`` turns token activations ``[B, N, C]`` into a grid
+    ``[B, C, h, w]`` (ViT). ``lock`` serialises explainers that temporarily hook the module.
+    """
+
+    id: str
+    title: str
+    module: nn.Module
+    labels: list[str]
+    input_size: tuple[int, int] = (224, 224)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    cam_layer: str | None = None
+    fc_layer: str | None = None
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None = None
+    provenance: str = ""
+    device: torch.device = field(default_factory=default_device)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def __post_init__(self) -> None:
+        # Frozen (no weight gradients are ever computed) and channels-last: measured +35-55% CPU
+        # throughput on the bundled model for forward and forward+backward.
+        self.module = self.module.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
+        self._mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def label(self, index: int) -> str:
+        return self.labels[index] if 0 <= index < len(self.labels) else f"class {index}"
+
+    def normalise(self, x01: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] -> model input."""
+        return (x01 - self._mean) / self._std
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input -> pixels in [0, 1]."""
+        return x * self._std + self._mean
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """RGB uint8 (H, W, 3) of any size -> normalised ``[1, 3, h, w]`` at the model's input size.
+
+        The whole image is resized (not cropped), so a map computed on it covers the whole image.
+        """
+        h, w = self.input_size
+        small = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
+        x = torch.from_numpy(np.array(small)).permute(2, 0, 1).float().div_(255)
+        return self.normalise(x.unsqueeze(0).to(self.device)).contiguous(memory_format=torch.channels_last)
+
+    def submodule(self, name: str | None) -> nn.Module:
+        """The module called ``name`` (``None``/empty: the default CAM layer)."""
+        name = name or self.cam_layer
+        if not name:
+            raise ExplainerError(f"{self.title} has no convolutional layer to take a class activation map at. "
+                                 "Use a gradient method (Gradient, Integrated Gradients, ...) instead.")
+        try:
+            return self.module.get_submodule(name)
+        except AttributeError:
+            raise ExplainerError(f"{self.title} has no layer named {name!r}; pick one from the layer list.") from None
+
+    def layer_names(self) -> list[str]:
+        """Names of layers a CAM method can sit on (convolutions and the blocks containing them)."""
+        names = []
+        for name, m in self.module.named_modules():
+            if name and (isinstance(m, nn.Conv2d) or any(isinstance(c, nn.Conv2d) for c in m.modules())):
+                names.append(name)
+        if self.cam_layer and self.cam_layer not in names:
+            names.append(self.cam_layer)
+        return names
+
+    def as_grid(self, activation: torch.Tensor) -> torch.Tensor:
+        """Activations as ``[B, C, h, w]`` (token models go through ``reshape``)."""
+        if self.reshape is not None:
+            return self.reshape(activation)
+        if activation.dim() != 4:
+            raise ExplainerError(f"The chosen layer outputs a {activation.dim()}-D tensor, not a feature map "
+                                 "[batch, channels, height, width]; choose a convolutional layer.")
+        return activation

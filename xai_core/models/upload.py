@@ -1,0 +1,133 @@
+"""The user's own checkpoint: a state dict (.pth/.pt/.safetensors) for a known architecture.
+
+Files are never unpickled: ``torch.load(weights_only=True)`` or safetensors only. Each way a
+checkpoint can be wrong gets its own message: a pickled module, not a checkpoint at all, shape
+mismatches (with the class count the file implies), missing or unexpected keys, NaN weights.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError
+from . import zoo
+from .bundled import build_lite0
+from .spec import ModelSpec
+
+MAX_CHECKPOINT_BYTES = 1024 * 1024 * 1024
+
+
+def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, str | None, object]]:
+    archs = {"efficientnet_lite0": (build_lite0, "_swish", "_fc", None)}
+    for name, a in zoo.ARCHS.items():
+        archs[name] = (lambda n, _name=name: zoo.build(_name, n), a.cam_layer, a.fc_layer, a.reshape)
+    return archs
+
+
+ARCHITECTURES = tuple(_architectures())
+
+
+def read_state_dict(data: bytes, filename: str) -> dict[str, torch.Tensor]:
+    """Bytes of a checkpoint file -> a flat ``{name: tensor}`` state dict, safely."""
+    if not data:
+        raise ModelLoadError("The checkpoint file is empty. Choose the file again.")
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise ModelLoadError("The checkpoint is over 1 GB; the architectures offered here are far smaller.")
+    if filename.lower().endswith(".safetensors"):
+        from safetensors import SafetensorError
+        from safetensors.torch import load as load_safetensors
+
+        try:
+            obj: object = load_safetensors(data)
+        except (SafetensorError, ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"This is not a valid .safetensors file ({e}).") from None
+    else:
+        try:
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            if "GLOBAL" in str(e) or "global" in str(e):
+                raise ModelLoadError(
+                    "This file holds a pickled Python object (a whole model or custom classes), not a state dict. "
+                    "Pickles can run arbitrary code, so they are never loaded here. In your code run "
+                    "`torch.save(model.state_dict(), 'weights.pth')` and upload that file.") from None
+            raise ModelLoadError(f"This file is not a PyTorch checkpoint ({e}).") from None
+        except Exception as e:  # noqa: BLE001 - torch raises many types for garbage input
+            raise ModelLoadError("This file is not a PyTorch (.pth/.pt) or safetensors checkpoint "
+                                 f"({type(e).__name__}). Upload a state dict saved with torch.save.") from None
+    return _flatten(obj)
+
+
+def _flatten(obj: object) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model", "net"):
+            inner = obj.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelLoadError("The checkpoint does not contain a state dict (a mapping of layer names to tensors). "
+                             "Save it with `torch.save(model.state_dict(), path)`.")
+    state = {str(k): v for k, v in obj.items()}
+    for prefix in ("module.", "model."):
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def _check(state: dict[str, torch.Tensor], module: nn.Module, arch: str, num_classes: int,
+           fc_layer: str | None) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelLoadError(f"The checkpoint has NaN or infinite values in {len(bad)} tensor(s), e.g. {bad[0]}: "
+                             "training probably diverged. Use an earlier checkpoint.")
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing and len(missing) == len(expected):
+        raise ModelLoadError(f"None of the checkpoint's layer names match {arch} (it has e.g. {next(iter(state))!r}). "
+                             "Is it a checkpoint of another architecture?")
+    mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
+                  if k in state and state[k].shape != v.shape]
+    if mismatched:
+        k, got, want = mismatched[0]
+        hint = ""
+        head = f"{fc_layer}.weight" if fc_layer else None
+        if head and head in state and state[head].dim() == 2 and state[head].shape[0] != num_classes:
+            hint = f" The file's classifier has {state[head].shape[0]} outputs: set the number of classes to that."
+        raise ModelLoadError(f"{len(mismatched)} tensor shape(s) do not fit {arch} with {num_classes} classes: "
+                             f"{k} is {list(got)} in the file but {list(want)} is expected.{hint}")
+    if missing:
+        raise ModelLoadError(f"The checkpoint lacks {len(missing)} tensor(s) {arch} needs, e.g. {missing[0]}. "
+                             "Is it a checkpoint of another architecture, or a partial save?")
+    if unexpected:
+        raise ModelLoadError(f"The checkpoint has {len(unexpected)} tensor(s) {arch} does not have, e.g. {unexpected[0]}. "
+                             "Is it a checkpoint of another architecture?")
+
+
+def load_checkpoint(data: bytes, filename: str, arch: str, num_classes: int,
+                    labels: list[str] | None = None, device: torch.device | None = None) -> ModelSpec:
+    """The user's state dict on a chosen architecture with ``num_classes`` outputs, validated."""
+    archs = _architectures()
+    if arch not in archs:
+        raise ModelLoadError(f"Unknown architecture {arch!r}; choose one of {', '.join(archs)}.")
+    if num_classes < 1:
+        raise ModelLoadError("The number of classes must be at least 1.")
+    builder, cam_layer, fc_layer, reshape = archs[arch]
+    fc_name = fc_layer or {"vgg16": "classifier.6", "mobilenet_v3_large": "classifier.3", "densenet121": "classifier",
+                           "convnext_tiny": "classifier.2", "vit_b_16": "heads.head"}.get(arch)
+    state = read_state_dict(data, filename)
+    module = builder(num_classes)
+    _check(state, module, arch, num_classes, fc_name)
+    module.load_state_dict(state)
+    if labels is not None and len(labels) != num_classes:
+        raise ModelLoadError(f"{len(labels)} labels were given for {num_classes} classes.")
+    names = labels or [f"class {i}" for i in range(num_classes)]
+    kw = {"device": device} if device is not None else {}
+    return ModelSpec(id=f"upload:{arch}:{filename}", title=f"{filename} ({arch}, {num_classes} classes)",
+                     module=module, labels=names, cam_layer=cam_layer, fc_layer=fc_layer, reshape=reshape,  # type: ignore[arg-type]
+                     provenance=f"uploaded state dict {filename}, loaded with weights_only", **kw)

@@ -1,0 +1,189 @@
+"""Explainer registry: metadata that pages turn into menus and parameter widgets.
+
+Adding a method is one file in ``xai_core/explainers/`` and one decorator:
+
+* :func:`explainer` registers a function that returns maps ``Tensor[B, H, W]``;
+* :func:`attribution` registers a gradient-style function that returns per-channel attributions
+  ``Tensor[B, 3, H, W]``; the map is derived by a channel reduction, and SmoothGrad can wrap it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import torch
+
+from .errors import ExplainerError
+
+if TYPE_CHECKING:
+    from .models.spec import ModelSpec
+
+Progress = Callable[[float, str], None]
+ParamKind = Literal["int", "float", "bool", "choice", "layer"]
+
+
+class ExplainerFn(Protocol):
+    def __call__(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
+                 progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
+                 **params: Any) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One tunable parameter: enough metadata for a UI widget and for validation."""
+
+    name: str
+    kind: ParamKind
+    default: Any
+    label: str
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def validate(self, value: Any) -> Any:
+        """Coerce and range-check one value; raise :class:`ExplainerError` with the allowed range."""
+        try:
+            if self.kind == "int":
+                value = int(value)
+            elif self.kind == "float":
+                value = float(value)
+            elif self.kind == "bool":
+                value = bool(value)
+            else:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise ExplainerError(f"{self.label}: {value!r} is not a valid {self.kind}.") from None
+        if self.kind in ("int", "float"):
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise ExplainerError(f"{self.label} must be between {self.min} and {self.max}; got {value}.")
+        if self.kind == "choice" and value not in self.choices:
+            raise ExplainerError(f"{self.label} must be one of {', '.join(self.choices)}; got {value!r}.")
+        return value
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    """A registered explainer and the metadata the UI and docs are built from."""
+
+    id: str
+    title: str
+    fn: ExplainerFn
+    family: str
+    summary: str
+    reference: str
+    signed: bool = False
+    cost: str = "1 forward + 1 backward"
+    taxonomy: tuple[str, ...] = ("local", "white-box", "post-hoc", "model-specific")
+    params: tuple[ParamSpec, ...] = ()
+    stochastic: bool = False
+    attribute: ExplainerFn | None = field(default=None, repr=False)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, values validated; unknown names are an error, not ignored."""
+        known = {p.name: p for p in self.params}
+        unknown = set(params) - set(known)
+        if unknown:
+            raise ExplainerError(f"{self.title} has no parameter {', '.join(sorted(unknown))}; "
+                                 f"it takes {', '.join(known) or 'none'}.")
+        out = self.defaults()
+        out.update({k: known[k].validate(v) for k, v in params.items()})
+        return out
+
+    def __call__(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
+                 progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
+                 **params: Any) -> torch.Tensor:
+        return self.fn(model, x, target, progress=progress, seed=seed, extras=extras, **self.resolve(params))
+
+
+_REGISTRY: dict[str, ExplainerSpec] = {}
+
+REDUCTIONS = {
+    "max_abs": "max |a| over channels (Simonyan et al.)",
+    "sum_abs": "sum of |a| over channels",
+    "l2": "L2 norm over channels",
+    "sum": "signed sum over channels",
+}
+
+
+def reduce_channels(attr: torch.Tensor, how: str) -> torch.Tensor:
+    """Per-channel attributions [B, C, H, W] -> map [B, H, W]."""
+    if how == "max_abs":
+        return attr.abs().amax(dim=1)
+    if how == "sum_abs":
+        return attr.abs().sum(dim=1)
+    if how == "l2":
+        return attr.pow(2).sum(dim=1).sqrt()
+    if how == "sum":
+        return attr.sum(dim=1)
+    raise ExplainerError(f"Unknown channel reduction {how!r}; choose one of {', '.join(REDUCTIONS)}.")
+
+
+def _add(spec: ExplainerSpec) -> None:
+    if spec.id in _REGISTRY:
+        raise ValueError(f"explainer id {spec.id!r} registered twice")
+    if not inspect.getdoc(spec.fn):
+        raise ValueError(f"explainer {spec.id!r} needs a docstring with its paper reference")
+    _REGISTRY[spec.id] = spec
+
+
+def explainer(id: str, **meta: Any) -> Callable[[ExplainerFn], ExplainerFn]:
+    """Register a map-producing explainer ``fn(model, x, target, *, progress, seed, extras, **p)``."""
+
+    def deco(fn: ExplainerFn) -> ExplainerFn:
+        _add(ExplainerSpec(id=id, fn=fn, **meta))
+        return fn
+
+    return deco
+
+
+def attribution(id: str, *, reduction: str = "max_abs", **meta: Any) -> Callable[[ExplainerFn], ExplainerFn]:
+    """Register a per-channel attribution; its map is ``reduce_channels(attr, reduction)``.
+
+    Signed methods (``signed=True``) use the signed sum; unsigned ones offer a choice of reduction.
+    """
+
+    def deco(attr_fn: ExplainerFn) -> ExplainerFn:
+        signed = meta.get("signed", False)
+        choices = ("sum",) if signed else ("max_abs", "sum_abs", "l2")
+        red = ParamSpec("reduction", "choice", "sum" if signed else reduction, "Channel reduction",
+                        "How the three colour channels' attributions become one map.", choices=choices)
+
+        def map_fn(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, reduction: str,
+                   **kw: Any) -> torch.Tensor:
+            return reduce_channels(attr_fn(model, x, target, **kw), reduction)
+
+        map_fn.__doc__ = attr_fn.__doc__
+        params = tuple(meta.pop("params", ())) + (red,)
+        _add(ExplainerSpec(id=id, fn=map_fn, params=params, attribute=attr_fn, **meta))
+        return attr_fn
+
+    return deco
+
+
+def list_explainers() -> list[ExplainerSpec]:
+    """All registered explainers, in registration order."""
+    from . import explainers  # noqa: F401  (importing registers them)
+
+    return list(_REGISTRY.values())
+
+
+def get_explainer(id: str) -> ExplainerSpec:
+    """The spec for ``id``; :class:`ExplainerError` lists the valid ids otherwise."""
+    from . import explainers  # noqa: F401
+
+    if id not in _REGISTRY:
+        raise ExplainerError(f"Unknown explainer {id!r}; available: {', '.join(_REGISTRY)}.")
+    return _REGISTRY[id]
+
+
+def with_params(spec: ExplainerSpec, params: tuple[ParamSpec, ...]) -> ExplainerSpec:
+    """A copy of ``spec`` with other parameter metadata (used by wrappers)."""
+    return replace(spec, params=params)

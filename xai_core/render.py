@@ -1,0 +1,80 @@
+"""Normalisation, colour maps, overlays and the PNG grid: the only place maps are made pretty."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+COLORMAPS = {"inferno": cv2.COLORMAP_INFERNO, "jet": cv2.COLORMAP_JET, "viridis": cv2.COLORMAP_VIRIDIS,
+             "turbo": cv2.COLORMAP_TURBO, "magma": cv2.COLORMAP_MAGMA}
+
+
+def normalise(m: np.ndarray, signed: bool, clip_percentile: float = 99.5) -> np.ndarray:
+    """Scale a raw map for display: [0, 1] for unsigned maps, [-1, 1] for signed ones.
+
+    The scale is a high percentile of |m| so one extreme pixel does not wash the map out.
+    A constant map becomes all zeros (never NaN).
+    """
+    m = np.nan_to_num(m.astype(np.float32))
+    if not signed:
+        m = m - m.min()
+    scale = float(np.percentile(np.abs(m), clip_percentile)) if m.size else 0.0
+    if scale <= 0:
+        scale = float(np.abs(m).max())
+    if scale <= 0:
+        return np.zeros_like(m)
+    return np.clip(m / scale, -1.0 if signed else 0.0, 1.0)
+
+
+def _diverging(v: np.ndarray) -> np.ndarray:
+    """Blue (-1) - white (0) - red (+1) as uint8 RGB."""
+    v = np.clip(v, -1, 1)[..., None]
+    blue, white, red = np.array([33, 102, 172.]), np.array([247, 247, 247.]), np.array([178, 24, 43.])
+    out = np.where(v < 0, white + (blue - white) * -v, white + (red - white) * v)
+    return out.astype(np.uint8)
+
+
+def colorize(m: np.ndarray, signed: bool, cmap: str = "inferno") -> np.ndarray:
+    """A raw map -> RGB uint8 heatmap (diverging colours for signed maps)."""
+    v = normalise(m, signed)
+    if signed:
+        return _diverging(v)
+    bgr = cv2.applyColorMap((v * 255).astype(np.uint8), COLORMAPS.get(cmap, cv2.COLORMAP_INFERNO))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def overlay(image: np.ndarray, m: np.ndarray, signed: bool, alpha: float = 0.5, cmap: str = "inferno") -> np.ndarray:
+    """Heatmap blended over the image; weak attributions leave the photo visible."""
+    heat = colorize(m, signed, cmap).astype(np.float32)
+    strength = np.abs(normalise(m, signed))[..., None] if signed else 1.0
+    a = alpha * strength
+    return (image.astype(np.float32) * (1 - a) + heat * a).clip(0, 255).astype(np.uint8)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def grid_png(image: np.ndarray, panels: list[tuple[str, np.ndarray]], *, tile: int = 320, cols: int = 4) -> bytes:
+    """The input and titled RGB panels laid out in a grid, as PNG bytes (for downloads)."""
+    items = [("Input", image), *panels]
+    cols = max(1, min(cols, len(items)))
+    rows = -(-len(items) // cols)
+    pad, caption = 8, 40
+    font = ImageFont.load_default(size=15)
+    sheet = Image.new("RGB", (cols * (tile + pad) + pad, rows * (tile + caption + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (title, arr) in enumerate(items):
+        r, c = divmod(i, cols)
+        x0, y0 = pad + c * (tile + pad), pad + r * (tile + caption + pad)
+        im = Image.fromarray(arr)
+        im.thumbnail((tile, tile))
+        sheet.paste(im, (x0 + (tile - im.width) // 2, y0 + caption))
+        for j, line in enumerate(title.split("\n")[:2]):
+            draw.text((x0, y0 + j * 18), line[:42], fill=(20, 20, 20), font=font)
+    return to_png(np.asarray(sheet))
