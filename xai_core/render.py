@@ -18,15 +18,16 @@ def normalise(m: np.ndarray, signed: bool, clip_percentile: float = 99.5) -> np.
     The scale is a high percentile of |m| so one extreme pixel does not wash the map out.
     A constant map becomes all zeros (never NaN).
     """
-    m = np.nan_to_num(m.astype(np.float32))
+    # float64 arithmetic: after nan_to_num, ±inf are ±float32-max and their difference would overflow to inf.
+    m = np.nan_to_num(m.astype(np.float32)).astype(np.float64)
     if not signed:
         m = m - m.min()
     scale = float(np.percentile(np.abs(m), clip_percentile)) if m.size else 0.0
     if scale <= 0:
         scale = float(np.abs(m).max())
     if scale <= 0:
-        return np.zeros_like(m)
-    return np.clip(m / scale, -1.0 if signed else 0.0, 1.0)
+        return np.zeros_like(m, dtype=np.float32)
+    return np.clip(m / scale, -1.0 if signed else 0.0, 1.0).astype(np.float32)
 
 
 def _diverging(v: np.ndarray) -> np.ndarray:
@@ -49,7 +50,7 @@ def colorize(m: np.ndarray, signed: bool, cmap: str = "inferno") -> np.ndarray:
 def overlay(image: np.ndarray, m: np.ndarray, signed: bool, alpha: float = 0.5, cmap: str = "inferno") -> np.ndarray:
     """Heatmap blended over the image; weak attributions leave the photo visible."""
     heat = colorize(m, signed, cmap).astype(np.float32)
-    strength = np.abs(normalise(m, signed))[..., None] if signed else 1.0
+    strength = np.sqrt(np.abs(normalise(m, signed)))[..., None] if signed else 1.0
     a = alpha * strength
     return (image.astype(np.float32) * (1 - a) + heat * a).clip(0, 255).astype(np.uint8)
 

@@ -1,0 +1,96 @@
+"""The real app, started with `make run`'s command, driven in headless Debian Chromium via Playwright.
+
+Uploads an image through the sidebar and waits for the heatmaps. Screenshots go to tests/artifacts/.
+Skipped (with the reason) when /usr/bin/chromium is absent; .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    # The same command `make run` uses (Makefile: streamlit run app.py --server.port … --server.address localhost).
+    cmd = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port),
+           "--server.address", "localhost", "--server.headless", "true"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
+    """Wait until the run explaining ``label`` has finished with ``n`` heatmaps and a download button."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if page.locator("[data-testid='stException']").count():
+            pytest.fail("the app shows a traceback")
+        idle = page.locator("[data-testid='stStatusWidget']").count() == 0
+        if idle and page.get_by_text(f"Explaining {label}").count() == 1:
+            assert page.get_by_text(" s · ").count() == n
+            assert page.locator(".stPlotlyChart").count() == n + 1
+            assert page.get_by_text("Download the grid as PNG").count() == 1
+            return
+        time.sleep(1)
+    pytest.fail(f"no finished run with {n} heatmaps for {label} after {timeout_s} s")
+
+
+def test_upload_and_see_heatmaps(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    from skimage import data
+
+    img = tmp_path / "coffee.jpg"
+    Image.fromarray(np.asarray(data.coffee())).save(img, quality=90)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_text("Upload", exact=True).first.wait_for(timeout=90_000)
+        _wait_for_maps(page, 3, "Egyptian cat")
+        page.screenshot(path=str(ARTIFACTS / "explain_sample.png"), full_page=True)
+        page.locator("section[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+        page.locator("section[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(img))
+        page.get_by_text("coffee.jpg").first.wait_for(timeout=60_000)
+        _wait_for_maps(page, 3, "espresso")
+        page.screenshot(path=str(ARTIFACTS / "explain_upload.png"), full_page=True)
+        assert page.locator("[data-testid='stException']").count() == 0
+        browser.close()

@@ -1,0 +1,108 @@
+"""Cached services: models (st.cache_resource) and explanations (an LRU store keyed on digests).
+
+Explanations are not kept with st.cache_data because they report progress into a bar created
+outside the cached call, which cache_data cannot replay; a process-wide LRU keyed on
+(model, image digest, method, target, params, seed) gives the same instant reruns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+import xai_core as xc
+from xai_core import images
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def model(name: str) -> xc.ModelSpec:
+    return xc.load_model(name)
+
+
+@st.cache_resource(show_spinner="Downloading weights…")
+def downloaded_model(name: str) -> xc.ModelSpec:
+    return xc.load_model(name, allow_download=True)
+
+
+@st.cache_resource(show_spinner="Checking and loading your checkpoint…")
+def uploaded_model(digest: str, filename: str, arch: str, num_classes: int, labels: tuple[str, ...] | None,
+                   _data: bytes) -> xc.ModelSpec:
+    return xc.load_checkpoint(_data, filename, arch, num_classes, list(labels) if labels else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def decoded_upload(digest: str, _data: bytes) -> tuple[np.ndarray, list[str]]:
+    img = images.decode_image(_data)
+    small = images.downscale(img.array, 1024)
+    notes = list(img.notes)
+    if small.shape != img.array.shape:
+        notes.append(f"downscaled from {img.array.shape[1]}×{img.array.shape[0]} for display and explanation")
+    return small, notes
+
+
+@st.cache_data(show_spinner=False)
+def sample(name: str) -> tuple[np.ndarray, str]:
+    img = images.downscale(images.load_sample(name), 1024)
+    return img, images.image_digest(img)
+
+
+def bytes_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+class LRU:
+    """A small thread-safe LRU map shared by all sessions of this process."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self._d, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+
+
+@st.cache_resource
+def store() -> LRU:
+    return LRU(256)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def predictions(model_key: str, digest: str, _model: xc.ModelSpec, _image: np.ndarray) -> np.ndarray:
+    return xc.probabilities(_model, _image)
+
+
+def explanation(model_key: str, digest: str, model_spec: xc.ModelSpec, image: np.ndarray, method: str,
+                target: int, params: dict[str, Any], seed: int,
+                progress: Callable[[float, str], None] | None = None) -> xc.Explanation:
+    """An explanation from the store, or computed (with progress) and stored."""
+    key = ("explain", model_key, digest, method, target, tuple(sorted(params.items())), seed)
+    hit = store().get(key)
+    if hit is None:
+        hit = xc.explain(model_spec, image, method, target=target, seed=seed, progress=progress, **params)
+        store().put(key, hit)
+    return hit
+
+
+def memo(key: tuple, build: Callable[[], Any]) -> Any:
+    """Anything derived and deterministic (figures, PNGs) memoised in the same store."""
+    hit = store().get(key)
+    if hit is None:
+        hit = build()
+        store().put(key, hit)
+    return hit

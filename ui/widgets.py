@@ -1,0 +1,55 @@
+"""Widgets built from registry metadata: adding an explainer needs no change here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from xai_core import ExplainerSpec, ModelSpec, ParamSpec
+from xai_core.registry import REDUCTIONS
+
+
+def param_widget(p: ParamSpec, key: str, model: ModelSpec) -> Any:
+    """One widget for one parameter; returns its value."""
+    if p.kind == "int":
+        return st.slider(p.label, int(p.min), int(p.max), int(p.default), int(p.step or 1), help=p.help, key=key)
+    if p.kind == "float":
+        return st.slider(p.label, float(p.min), float(p.max), float(p.default), float(p.step or 0.01),
+                         help=p.help, key=key)
+    if p.kind == "bool":
+        return st.toggle(p.label, bool(p.default), help=p.help, key=key)
+    if p.kind == "layer":
+        options = ["", *model.layer_names()]
+        return st.selectbox(p.label, options, help=p.help, key=key,
+                            format_func=lambda n: f"default ({model.cam_layer or 'none'})" if n == "" else n)
+    return st.selectbox(p.label, p.choices, index=p.choices.index(p.default), help=p.help, key=key,
+                        format_func=lambda c: REDUCTIONS.get(c, c))
+
+
+def params_for(spec: ExplainerSpec, model: ModelSpec) -> dict[str, Any]:
+    """An expander of parameter widgets for one explainer; returns only values changed from defaults."""
+    if not spec.params:
+        return {}
+    values: dict[str, Any] = {}
+    with st.expander(f"⚙️ {spec.title}", expanded=False):
+        st.caption(f"{spec.summary}  \n*Cost:* {spec.cost}.")
+        for p in spec.params:
+            values[p.name] = param_widget(p, f"param:{model.id}:{spec.id}:{p.name}", model)
+    return {k: v for k, v in values.items() if v != spec.defaults()[k]}
+
+
+class LazyProgress:
+    """A progress callback that shows a bar in ``slot`` only once work actually reports progress."""
+
+    def __init__(self, slot: Any, title: str) -> None:
+        self.slot, self.title, self.bar = slot, title, None
+
+    def __call__(self, fraction: float, text: str) -> None:
+        if self.bar is None:
+            self.bar = self.slot.progress(0.0, text=self.title)
+        self.bar.progress(min(max(fraction, 0.0), 1.0), text=f"{self.title}: {text}")
+
+    def clear(self) -> None:
+        if self.bar is not None:
+            self.slot.empty()
