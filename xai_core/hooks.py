@@ -28,7 +28,9 @@ def capture(module: nn.Module, *, leaf: bool = False) -> Iterator[Capture]:
 
     With ``leaf=True`` the output is replaced by a detached copy that requires grad: the graph
     starts at this layer, so nothing below it is recorded or differentiated (Grad-CAM's cost is one
-    forward plus a backward through the layers above only).
+    forward plus a backward through the layers above only). The model continues with a non-leaf
+    clone of it, because the next op may work in place (DenseNet's ``F.relu(features, inplace=True)``),
+    which autograd forbids on a leaf; ``activation`` keeps the layer's output as the layer produced it.
     """
     rec = Capture()
 
@@ -37,11 +39,12 @@ def capture(module: nn.Module, *, leaf: bool = False) -> Iterator[Capture]:
             rec.activation = out[0]
             rec.calls += 1
             return None
-        if leaf:
-            out = out.detach().requires_grad_(True)
-        rec.activation = out
         rec.calls += 1
-        return out if leaf else None
+        if leaf:
+            rec.activation = out.detach().requires_grad_(True)
+            return rec.activation.clone()
+        rec.activation = out
+        return None
 
     handle = module.register_forward_hook(hook)
     try:

@@ -20,9 +20,11 @@ def normalise(m: np.ndarray, signed: bool, clip_percentile: float = 99.5) -> np.
     """
     # float64 arithmetic: after nan_to_num, ±inf are ±float32-max and their difference would overflow to inf.
     m = np.nan_to_num(m.astype(np.float32)).astype(np.float64)
+    if m.size == 0 or m.max() == m.min():
+        return np.zeros(m.shape, dtype=np.float32)
     if not signed:
         m = m - m.min()
-    scale = float(np.percentile(np.abs(m), clip_percentile)) if m.size else 0.0
+    scale = float(np.percentile(np.abs(m), clip_percentile))
     if scale <= 0:
         scale = float(np.abs(m).max())
     if scale <= 0:

@@ -23,6 +23,8 @@ MODES = ("mean", "squared", "variance")
     cost="samples × base method", stochastic=True,
     params=(
         ParamSpec("base", "choice", "gradient", "Base method", "The gradient method that is smoothed.", choices=BASES),
+        ParamSpec("base_steps", "int", 16, "IG steps (base = IG)", "Path steps per noisy sample when smoothing "
+                  "Integrated Gradients.", 2, 256, 1),
         ParamSpec("samples", "int", 25, "Samples", "Noisy copies averaged.", 1, 500, 1),
         ParamSpec("noise", "float", 0.15, "Noise level σ", "Noise std as a fraction of the input's value range.",
                   0.0, 1.0, 0.01),
@@ -34,15 +36,17 @@ MODES = ("mean", "squared", "variance")
     ),
 )
 def smoothgrad(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, base: str = "gradient",
-               samples: int = 25, noise: float = 0.15, mode: str = "mean", reduction: str = "max_abs",
-               progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
-               base_params: dict[str, Any] | None = None, **_: Any) -> torch.Tensor:
+               base_steps: int = 16, samples: int = 25, noise: float = 0.15, mode: str = "mean",
+               reduction: str = "max_abs", progress: Progress | None = None, seed: int = 0,
+               extras: dict | None = None, **_: Any) -> torch.Tensor:
     """Mean of a gradient attribution over x + N(0, σ²) (Smilkov et al. 2017, arXiv:1706.03825).
 
     Every sample gets the same seeded noise draws, so a map does not depend on what it is batched with.
     """
     spec = get_explainer(base)
-    params = {k: v for k, v in spec.resolve(base_params or {}).items() if k != "reduction"}
+    params = {k: v for k, v in spec.defaults().items() if k != "reduction"}
+    if "steps" in params:
+        params["steps"] = base_steps
     gen = torch.Generator().manual_seed(seed)
     eps = torch.randn((samples, *x.shape[1:]), generator=gen).to(x.device)
     sigma = noise * (x.flatten(1).amax(1) - x.flatten(1).amin(1))

@@ -55,7 +55,9 @@ def read_state_dict(data: bytes, filename: str) -> dict[str, torch.Tensor]:
                     "This file holds a pickled Python object (a whole model or custom classes), not a state dict. "
                     "Pickles can run arbitrary code, so they are never loaded here. In your code run "
                     "`torch.save(model.state_dict(), 'weights.pth')` and upload that file.") from None
-            raise ModelLoadError(f"This file is not a PyTorch checkpoint ({e}).") from None
+            # torch's own text is many lines and suggests weights_only=False (unsafe): not shown to users.
+            raise ModelLoadError("This file is not a PyTorch checkpoint (it does not unpickle as tensors). "
+                                 "Upload a state dict saved with torch.save(model.state_dict(), path).") from None
         except Exception as e:  # noqa: BLE001 - torch raises many types for garbage input
             raise ModelLoadError("This file is not a PyTorch (.pth/.pt) or safetensors checkpoint "
                                  f"({type(e).__name__}). Upload a state dict saved with torch.save.") from None
@@ -93,12 +95,18 @@ def _check(state: dict[str, torch.Tensor], module: nn.Module, arch: str, num_cla
                              "Is it a checkpoint of another architecture?")
     mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
                   if k in state and state[k].shape != v.shape]
+    head = f"{fc_layer}." if fc_layer else None
+    only_head = bool(head) and not missing and not unexpected and all(k.startswith(head) for k, _, _ in mismatched)
+    if mismatched and not only_head and (missing or unexpected):
+        raise ModelLoadError(f"The checkpoint's layers do not fit {arch}: {len(mismatched)} shape mismatch(es), "
+                             f"{len(missing)} missing and {len(unexpected)} extra tensor(s) (e.g. {mismatched[0][0]}). "
+                             "Is it a checkpoint of another architecture?")
     if mismatched:
         k, got, want = mismatched[0]
         hint = ""
-        head = f"{fc_layer}.weight" if fc_layer else None
-        if head and head in state and state[head].dim() == 2 and state[head].shape[0] != num_classes:
-            hint = f" The file's classifier has {state[head].shape[0]} outputs: set the number of classes to that."
+        w = state.get(f"{head}weight") if head else None
+        if only_head and w is not None and w.dim() == 2 and w.shape[0] != num_classes:
+            hint = f" The file's classifier has {w.shape[0]} outputs: set the number of classes to that."
         raise ModelLoadError(f"{len(mismatched)} tensor shape(s) do not fit {arch} with {num_classes} classes: "
                              f"{k} is {list(got)} in the file but {list(want)} is expected.{hint}")
     if missing:

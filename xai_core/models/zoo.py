@@ -87,7 +87,8 @@ def load(arch: str, device: torch.device | None = None, *, allow_download: bool 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - a corrupt cache file gets a clear message
-            raise ModelLoadError(f"The cached weights file {path} is corrupt ({e}); delete it and get it again.") from None
+            raise ModelLoadError(f"The cached weights file {path} is corrupt ({type(e).__name__}); "
+                                 "delete it and get it again.") from None
     elif allow_download:
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(timeout_s)
