@@ -70,9 +70,18 @@ def capture_input(module: nn.Module) -> Iterator[Capture]:
 
 
 @contextmanager
-def replace_outputs(modules: list[nn.Module], fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[int]:
-    """Pass every output of ``modules`` through ``fn`` (e.g. a custom autograd rule); yields the count."""
-    handles = [m.register_forward_hook(lambda _m, _i, out: fn(out)) for m in modules]
+def output_grad_hooks(modules: list[nn.Module], fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[int]:
+    """Rewrite the gradient arriving at every output of ``modules`` with ``fn``; yields the count.
+
+    The rule is a tensor hook on each output (no copy of the activation, nothing kept on the module
+    once the forward hooks are removed: tensor hooks die with the graph).
+    """
+
+    def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> None:
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            out.register_hook(fn)
+
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         yield len(handles)
     finally:

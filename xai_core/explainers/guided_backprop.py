@@ -9,23 +9,16 @@ from torch import nn
 
 from ..engine import input_gradients
 from ..errors import ExplainerError
-from ..hooks import replace_outputs
+from ..hooks import output_grad_hooks
 from ..models.spec import ModelSpec
 from ..registry import attribution
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish)
 
 
-class _PositiveGradient(torch.autograd.Function):
-    """Identity forward; backward lets only positive gradients through."""
-
-    @staticmethod
-    def forward(ctx: Any, out: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return out.clone()
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return grad.clamp(min=0)
+def _positive(grad: torch.Tensor) -> torch.Tensor:
+    """The guided rule: only positive gradients pass back through an activation."""
+    return grad.clamp(min=0)
 
 
 def activation_modules(module: nn.Module) -> list[nn.Module]:
@@ -53,7 +46,7 @@ def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras
     if not acts:
         raise ExplainerError("Guided Backprop needs the model's activations as modules (nn.ReLU, nn.ReLU6, ...); "
                              "this model has none. Use Gradient or Integrated Gradients.")
-    with replace_outputs(acts, _PositiveGradient.apply) as n:
+    with output_grad_hooks(acts, _positive) as n:
         grad = input_gradients(model.module, x, target)[0]
     if extras is not None:
         extras["guided_activation_modules"] = [n] * len(x)
