@@ -18,7 +18,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import xai_core
 from xai_core import get_explainer
-from xai_core.explainers.integrated_gradients import baseline_for
+from xai_core.explainers.common import reference_input as baseline_for
 from xai_core.hooks import has_hooks
 
 TARGET = torch.tensor([1, 3, 0])

@@ -29,7 +29,8 @@ from torch import nn
 import xai_core
 from xai_core import ExplainerError, get_explainer, list_explainers
 from xai_core.engine import select
-from xai_core.explainers.integrated_gradients import baseline_for, nodes
+from xai_core.explainers.common import reference_input as baseline_for
+from xai_core.explainers.integrated_gradients import nodes
 
 # --------------------------------------------------------------------------------------------
 # Integrated Gradients: completeness

@@ -8,6 +8,8 @@ two primitives explainers are built from: plain logits (inference mode) and inpu
 from __future__ import annotations
 
 import contextlib
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -91,6 +93,51 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def scores(module: torch.nn.Module, total: int, make: Callable[[int, int], torch.Tensor], targets: torch.Tensor, *,
+           batch_size: int | None = None, probabilities: bool = False, progress: Progress | None = None,
+           desc: str = "forward passes") -> torch.Tensor:
+    """Class scores of ``total`` inputs built batch by batch: the workhorse of perturbation methods.
+
+    ``make(start, stop)`` returns the inputs ``[stop - start, 3, H, W]``; item i is scored on class
+    ``targets[i]`` (a logit, or a softmax probability). Inference mode, bf16 autocast on CUDA,
+    OOM back-off and progress come from :func:`chunks`.
+    """
+    out = torch.empty(total, dtype=torch.float32, device=targets.device)
+
+    def compute(start: int, stop: int) -> torch.Tensor:
+        xb = make(start, stop)
+        with torch.inference_mode(), autocast(xb.device):
+            z = module(xb).float()
+        return select(z.softmax(1) if probabilities else z, targets[start:stop])
+
+    if batch_size is None:
+        probe = make(0, 1)
+        batch_size = batch_size_for(probe.device, probe.shape[-1] * probe.shape[-2])
+    for start, stop, s in chunks(total, compute, batch_size=batch_size, progress=progress, desc=desc):
+        out[start:stop] = s.to(out.device)
+    return out
+
+
+_PASS_SECONDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def seconds_per_pass(module: torch.nn.Module, example: torch.Tensor) -> float:
+    """Measured seconds per input of a batched forward pass (cached per module): for time budgets."""
+    if module not in _PASS_SECONDS:
+        n = batch_size_for(example.device, example.shape[-1] * example.shape[-2])
+        xb = example[:1].expand(n, *example.shape[1:]).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(example.device):
+            module(xb)
+            if example.device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            module(xb)
+            if example.device.type == "cuda":
+                torch.cuda.synchronize()
+        _PASS_SECONDS[module] = (time.perf_counter() - t0) / n
+    return _PASS_SECONDS[module]
 
 
 def logits(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

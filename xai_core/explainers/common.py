@@ -4,14 +4,60 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 
-from ..engine import select
+from ..engine import device_label, seconds_per_pass, select
 from ..hooks import capture
 from ..models.spec import ModelSpec
 from ..registry import ParamSpec
 
 LAYER = ParamSpec("layer", "layer", "", "Layer",
                   "Layer whose feature maps are weighted; empty means the model's last convolutional block.")
+BUDGET = ParamSpec("budget_s", "float", 60.0, "Time budget (s)",
+                   "If the chosen sample count would take longer than this on this device, fewer samples are used "
+                   "and the map says so.", 1.0, 3600.0, 1.0)
+REFERENCES = ("black", "mean", "blurred", "noise")
+
+
+def blur(model: ModelSpec, x: torch.Tensor, sigma_fraction: float = 1 / 14) -> torch.Tensor:
+    """A heavily Gaussian-blurred copy of normalised inputs (sigma as a fraction of the shorter side)."""
+    side = min(x.shape[-2:])
+    sigma, k = max(side * sigma_fraction, 0.5), (side // 4) | 1
+    return model.normalise(TF.gaussian_blur(model.denormalise(x), [k, k], [sigma, sigma]))
+
+
+def reference_input(model: ModelSpec, x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
+    """What 'absent' pixels become: black, the image's mean colour, a blurred copy, or seeded uniform noise.
+
+    Noise is drawn once from ``seed`` and shared by every image, so a result never depends on batching.
+    """
+    if kind == "black":
+        return model.normalise(torch.zeros_like(x))
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).contiguous()
+    if kind == "blurred":
+        return blur(model, x)
+    if kind == "noise":
+        gen = torch.Generator().manual_seed(seed)
+        return model.normalise(torch.rand((1, *x.shape[1:]), generator=gen).to(x.device).expand_as(x))
+    from ..errors import ExplainerError
+
+    raise ExplainerError(f"Unknown reference {kind!r}; choose one of {', '.join(REFERENCES)}.")
+
+
+def cap_samples(model: ModelSpec, x: torch.Tensor, wanted: int, budget_s: float, extras: dict | None, *,
+                passes_per_sample: float = 1.0, minimum: int = 8, what: str = "samples") -> int:
+    """``wanted`` if it fits the time budget on this device, else the most that fit (never silently)."""
+    each = seconds_per_pass(model.module, x) * passes_per_sample * len(x)
+    if each * wanted <= budget_s:
+        return wanted
+    fit = max(minimum, int(budget_s / each))
+    fit = int(float(f"{fit:.2g}"))  # two significant digits: the same cap on run-to-run timing noise
+    if extras is not None:
+        extras["notice"] = (f"{what.capitalize()} capped from {wanted} to {fit} to fit the {budget_s:.0f} s time budget "
+                            f"on {device_label(x.device)} (≈{each * 1000:.0f} ms per {what[:-1]}); "
+                            "raise the budget to use them all.")
+    return min(wanted, fit)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

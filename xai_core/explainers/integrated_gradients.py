@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 
 from ..engine import batch_size_for, chunks, input_gradients, logits, select
 from ..models.spec import ModelSpec
 from ..registry import ParamSpec, Progress, attribution
+from .common import reference_input
 
 BASELINES = ("black", "blurred", "noise")
 RULES = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
@@ -29,19 +29,6 @@ def nodes(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
         a = (np.arange(steps) + 0.5) / steps
         w = np.full(steps, 1.0 / steps)
     return torch.tensor(a, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
-
-
-def baseline_for(model: ModelSpec, x: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
-    """The reference input: black pixels, a heavily blurred copy, or uniform noise (seeded)."""
-    if kind == "black":
-        return model.normalise(torch.zeros_like(x))
-    if kind == "blurred":
-        side = min(x.shape[-2:])
-        k = (side // 4) | 1
-        return model.normalise(TF.gaussian_blur(model.denormalise(x), [k, k], [side / 14.0, side / 14.0]))
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.rand((1, *x.shape[1:]), generator=gen).to(x.device)
-    return model.normalise(noise.expand_as(x))
 
 
 @attribution(
@@ -65,7 +52,7 @@ def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, steps:
 
     ``extras['completeness_gap']`` is |Σ attributions − (f(x) − f(x'))| / |f(x) − f(x')| per sample.
     """
-    x0 = baseline_for(model, x, baseline, seed)
+    x0 = reference_input(model, x, baseline, seed)
     alphas, weights = nodes(steps, rule)
     alphas, weights = alphas.to(x.device), weights.to(x.device)
     acc = torch.zeros_like(x)
