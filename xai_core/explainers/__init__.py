@@ -1,6 +1,6 @@
 """Explainers: one file per method, each registered with one decorator (see ``registry``).
 
-Importing this package registers them all, in the order the UI lists them.
+Importing this package registers them all (the UI groups them by family).
 """
 
 from . import (  # noqa: F401
@@ -12,5 +12,11 @@ from . import (  # noqa: F401
     guided_gradcam,
     input_x_gradient,
     integrated_gradients,
+    kernel_shap,
+    lime,
+    meaningful_perturbation,
+    occlusion,
+    rise,
+    scorecam,
     smoothgrad,
 )

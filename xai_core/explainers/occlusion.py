@@ -1,0 +1,74 @@
+"""Occlusion: slide a patch of 'absent' pixels over the image, batched through the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..engine import scores
+from ..errors import ExplainerError
+from ..models.spec import ModelSpec
+from ..registry import ParamSpec, Progress, explainer
+from .common import BUDGET, cap_samples, reference_input
+
+
+def positions(size: int, window: int, stride: int) -> list[int]:
+    """Window offsets along one axis, as Captum: 1 + ceil((size - window) / stride) of them; the last
+    window may be cut by the border, so every pixel is covered."""
+    return [i * stride for i in range(1 + -(-(size - window) // stride))]
+
+
+@explainer(
+    "occlusion", title="Occlusion", family="perturbation", signed=True,
+    taxonomy=("local", "black-box", "post-hoc", "model-agnostic"),
+    summary="How much the class score drops when a square patch is hidden, averaged over the patches "
+            "covering each pixel.",
+    reference="Zeiler & Fergus 2014, 'Visualizing and Understanding Convolutional Networks', ECCV. arXiv:1311.2901",
+    cost="one forward per window position",
+    params=(
+        ParamSpec("window", "int", 16, "Window (px)", "Side of the hidden square, in model-input pixels.", 2, 112, 1),
+        ParamSpec("stride", "int", 8, "Stride (px)", "Step between windows; smaller is finer and slower.", 1, 112, 1),
+        ParamSpec("baseline", "choice", "black", "Hidden pixels become",
+                  "What replaces the hidden patch.", choices=("black", "mean", "blurred")),
+        BUDGET,
+    ),
+)
+def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window: int = 16, stride: int = 8,
+              baseline: str = "black", budget_s: float = 60.0, progress: Progress | None = None,
+              extras: dict | None = None, **_: Any) -> torch.Tensor:
+    """Score(x) − score(x with the window hidden), averaged per pixel (Zeiler & Fergus 2014, arXiv:1311.2901).
+
+    Equals Captum's Occlusion with ``sliding_window_shapes=(3, window, window)``, ``strides=(3, stride, stride)``
+    and the same baseline tensor.
+    """
+    h, w = x.shape[-2:]
+    if window > min(h, w) or stride > window:
+        raise ExplainerError(f"The window ({window} px) must fit the {w}×{h} input and the stride ({stride}) must "
+                             "not exceed the window.")
+    ref = reference_input(model, x, baseline)
+    ys, xs = positions(h, window, stride), positions(w, window, stride)
+    grid = [(r, c) for r in ys for c in xs]
+    n = len(grid)
+    if cap_samples(model, x, n, budget_s, extras, what="windows") < n:
+        raise ExplainerError(f"{n} windows do not fit the {budget_s:.0f} s time budget; raise the budget or use "
+                             "a larger stride.")
+    base = scores(model.module, len(x), lambda a, b: x[a:b], target)
+
+    def make(start: int, stop: int) -> torch.Tensor:
+        idx = torch.arange(start, stop)
+        out = x[idx // n].clone()
+        for j, k in enumerate((idx % n).tolist()):
+            r, c = grid[k]
+            out[j, :, r:r + window, c:c + window] = ref[int(idx[j]) // n, :, r:r + window, c:c + window]
+        return out
+
+    tgt = target.repeat_interleave(n)
+    drop = (base.repeat_interleave(n) - scores(model.module, len(x) * n, make, tgt, progress=progress,
+                                               desc="windows")).view(len(x), n)
+    total = torch.zeros(len(x), h, w, device=x.device)
+    count = torch.zeros(h, w, device=x.device)
+    for k, (r, c) in enumerate(grid):
+        total[:, r:r + window, c:c + window] += drop[:, k].view(-1, 1, 1)
+        count[r:r + window, c:c + window] += 1
+    return total / count.clamp_min(1)

@@ -1,0 +1,66 @@
+"""Score-CAM: feature maps weighted by the class probability of the image masked by each of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..engine import scores
+from ..hooks import capture
+from ..models.spec import ModelSpec
+from ..registry import ParamSpec, Progress, explainer
+from .common import BUDGET, LAYER, cap_samples, upsample
+
+
+@explainer(
+    "scorecam", title="Score-CAM", family="CAM",
+    taxonomy=("local", "white-box", "post-hoc", "model-specific"),
+    summary="Each feature map of a layer, used as a mask on the image, is weighted by how confident the model "
+            "stays on the masked image; no gradients.",
+    reference="Wang et al. 2020, 'Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks', "
+              "CVPR workshops. arXiv:1910.01279",
+    cost="one forward per channel of the layer",
+    params=(LAYER, ParamSpec("channels", "int", 0, "Channels (0 = all)", "Use only the most active channels "
+                             "(by mean activation) to go faster.", 0, 4096, 1), BUDGET),
+)
+def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "", channels: int = 0,
+             budget_s: float = 60.0, progress: Progress | None = None, extras: dict | None = None,
+             **_: Any) -> torch.Tensor:
+    """ReLU(Σ_k softmax(f(x ⊙ norm(up(A_k))))_c · A_k) (Wang et al. 2020, arXiv:1910.01279).
+
+    As in the authors' code: each upsampled map is min-max normalised to [0, 1] and multiplies the
+    (normalised) input; constant maps get weight 0. Masks are built batch by batch from the
+    activations, so K full-size masks never sit in memory together.
+    """
+    with torch.inference_mode(), capture(model.submodule(layer)) as rec:
+        model.module(x)
+        acts = model.as_grid(rec.activation).float().clone()
+    k = acts.shape[1]
+    order = torch.arange(k, device=x.device).expand(len(x), k)
+    if 0 < channels < k:
+        order = acts.mean(dim=(2, 3)).topk(channels, dim=1).indices
+        k = channels
+    kept = cap_samples(model, x, k, budget_s, extras, what="channels")
+    if kept < k:
+        order = order[:, :kept] if channels else acts.mean(dim=(2, 3)).topk(kept, dim=1).indices
+        k = kept
+    size = x.shape[-2:]
+
+    def mask(b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        m = upsample(acts[b, c], size)
+        lo, hi = m.flatten(1).amin(1).view(-1, 1, 1), m.flatten(1).amax(1).view(-1, 1, 1)
+        return torch.where(hi > lo, (m - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(m))
+
+    def make(start: int, stop: int) -> torch.Tensor:
+        idx = torch.arange(start, stop, device=x.device)
+        b = idx // k
+        return (x[b] * mask(b, order[b, idx % k]).unsqueeze(1)).contiguous(memory_format=torch.channels_last)
+
+    prob = scores(model.module, len(x) * k, make, target.repeat_interleave(k), probabilities=True,
+                  progress=progress, desc="channels").view(len(x), k)
+    flat = acts.flatten(2)
+    const = flat.amax(2) <= flat.amin(2)
+    weights = torch.where(const.gather(1, order), torch.zeros_like(prob), prob)
+    cam = torch.einsum("bk,bkhw->bhw", weights, acts.gather(1, order.view(len(x), k, 1, 1).expand(-1, -1, *acts.shape[2:])))
+    return upsample(torch.relu(cam), size)
