@@ -3,7 +3,7 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import figures, services, sidebar, widgets
+from ui import figures, maps, services, sidebar, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
@@ -26,8 +26,8 @@ with right:
     target = st.selectbox("Class to explain (type to search)", range(model.num_classes), index=top,
                           key=f"target:{ctx.model_key}:{ctx.digest}",
                           format_func=lambda i: f"{model.label(i)} · #{i} · p={probs[i]:.1%}")
-    chosen = st.multiselect("Explainers", list(specs), default=DEFAULTS, key="explainers",
-                            format_func=lambda i: specs[i].title)
+    chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
+                            default=DEFAULTS, key="explainers", format_func=lambda i: f"{specs[i].title} · {specs[i].family}")
     with st.expander("Display and seed"):
         c1, c2 = st.columns(2)
         alpha = c1.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="alpha")
@@ -48,11 +48,17 @@ for i, mid in enumerate(chosen):
         params[mid] = widgets.params_for(specs[mid], model)
 
 st.divider()
+signature = (ctx.model_key, ctx.digest, target, seed, tuple((m, tuple(sorted(params[m].items()))) for m in chosen))
+pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, m, target, params[m], seed)]
+may_compute = maps.stop_control(signature, pending)
 results: list[tuple[str, xc.Explanation]] = []
 cols = st.columns(ncols)
 for i, mid in enumerate(chosen):
     spec = specs[mid]
     with cols[i % ncols]:
+        if not may_compute and spec.title in pending:
+            st.caption(f"**{spec.title}**: stopped")
+            continue
         slot = st.empty()
         bar = widgets.LazyProgress(slot, spec.title)
         try:
@@ -71,10 +77,8 @@ for i, mid in enumerate(chosen):
         fig = services.memo(key, lambda e=e, spec=spec: figures.heatmap(ctx.image, e.map, e.signed, alpha=alpha,
                                                                           cmap=cmap, title=spec.title))
         st.plotly_chart(fig, width="stretch", key=f"map:{mid}", config={"displayModeBar": False})
-        info = [f"{e.seconds:.2f} s", "signed" if e.signed else "unsigned"]
-        if "completeness_gap" in e.extras:
-            info.append(f"completeness gap {e.extras['completeness_gap']:.1%}")
-        st.caption(" · ".join(info), help=spec.reference)
+        st.caption(maps.facts(e), help=spec.reference)
+        maps.panels(e, ctx.image, key)
         results.append((spec.title, e))
 
 if results:

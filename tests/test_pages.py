@@ -117,3 +117,37 @@ def test_other_pages_render(page):
     _no_traceback(at)
     assert at.get("arrow_data_frame") or at.dataframe
     assert len(at.expander) >= 9
+
+
+def test_lime_and_rise_render_with_small_sample_counts():
+    at = _app()
+    at.multiselect(key="explainers").set_value(["lime", "rise"]).run()
+    at.slider(key="param:efficientnet_lite0:lime:samples").set_value(100)
+    at.slider(key="param:efficientnet_lite0:rise:masks").set_value(100)
+    at.run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 3
+    assert sum(" s · " in c.value for c in at.caption) == 2
+    assert any("100 masks" in c.value for c in at.caption)
+    assert any(e.label.startswith("Superpixels") for e in at.expander)  # LIME's superpixel figure
+
+
+def test_stop_skips_maps_not_yet_computed_and_resume_computes_them():
+    """A Stop click mid-run stores the request's signature (AppTest cannot click during a run, so the test
+    stores it as the click would); the rerun then skips maps not computed yet, and Resume computes them."""
+    from xai_core import images
+
+    digest = images.image_digest(images.downscale(images.load_sample("Chelsea the cat"), 1024))
+    at = _app()
+    at.multiselect(key="explainers").set_value(["gradcam", "rise"])
+    at.number_input(key="seed").set_value(7)
+    at.session_state["stopped"] = ("efficientnet_lite0", digest, 285, 7, (("gradcam", ()), ("rise", ())))
+    at.run()
+    _no_traceback(at)
+    assert any("Stopped" in w.value for w in at.warning)
+    assert any(c.value.endswith("stopped") for c in at.caption)
+    at.button(key="resume").click().run()
+    _no_traceback(at)
+    assert not any("Stopped" in w.value for w in at.warning)
+    assert sum(" s · " in c.value for c in at.caption) == 2

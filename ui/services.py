@@ -87,11 +87,19 @@ def predictions(model_key: str, digest: str, _model: xc.ModelSpec, _image: np.nd
     return xc.probabilities(_model, _image)
 
 
+def _key(model_key: str, digest: str, method: str, target: int, params: dict[str, Any], seed: int) -> tuple:
+    return ("explain", model_key, digest, method, target, tuple(sorted(params.items())), seed)
+
+
+def is_cached(model_key: str, digest: str, method: str, target: int, params: dict[str, Any], seed: int) -> bool:
+    return store().get(_key(model_key, digest, method, target, params, seed)) is not None
+
+
 def explanation(model_key: str, digest: str, model_spec: xc.ModelSpec, image: np.ndarray, method: str,
                 target: int, params: dict[str, Any], seed: int,
                 progress: Callable[[float, str], None] | None = None) -> xc.Explanation:
     """An explanation from the store, or computed (with progress) and stored."""
-    key = ("explain", model_key, digest, method, target, tuple(sorted(params.items())), seed)
+    key = _key(model_key, digest, method, target, params, seed)
     hit = store().get(key)
     if hit is None:
         hit = xc.explain(model_spec, image, method, target=target, seed=seed, progress=progress, **params)

@@ -81,3 +81,21 @@ def grid_png(image: np.ndarray, panels: list[tuple[str, np.ndarray]], *, tile: i
         for j, line in enumerate(title.split("\n")[:2]):
             draw.text((x0, y0 + j * 18), line[:42], fill=(20, 20, 20), font=font)
     return to_png(np.asarray(sheet))
+
+
+def superpixel_boundaries(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """The image (resized to the segmentation) with superpixel boundaries drawn in yellow."""
+    from skimage.segmentation import find_boundaries
+
+    img = cv2.resize(image, segments.shape[::-1], interpolation=cv2.INTER_AREA).copy()
+    img[find_boundaries(segments, mode="inner")] = (255, 221, 0)
+    return img
+
+
+def top_superpixels(image: np.ndarray, segments: np.ndarray, weights: np.ndarray, k: int = 5) -> np.ndarray:
+    """Only the ``k`` superpixels with the largest positive weight kept; the rest greyed out (LIME's figure)."""
+    img = cv2.resize(image, segments.shape[::-1], interpolation=cv2.INTER_AREA)
+    order = [int(i) for i in np.argsort(-weights)[:k] if weights[i] > 0]
+    keep = np.isin(segments, order)[..., None]
+    grey = np.full_like(img, 200)
+    return np.where(keep, img, (0.25 * img + 0.75 * grey).astype(np.uint8))
