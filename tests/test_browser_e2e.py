@@ -7,6 +7,7 @@ Skipped (with the reason) when /usr/bin/chromium is absent; .ci/run installs it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -64,7 +65,8 @@ def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
             pytest.fail("the app shows a traceback")
         idle = page.locator("[data-testid='stStatusWidget']").count() == 0
         if idle and page.get_by_text(f"Explaining {label}").count() == 1:
-            assert page.get_by_text(" s · ").count() == n
+            facts = page.locator("[data-testid='stCaptionContainer']").filter(has_text=re.compile(r"^\d+\.\d\d s · "))
+            assert facts.count() == n, facts.all_inner_texts()
             assert page.locator(".stPlotlyChart").count() == n + 1
             assert page.get_by_text("Download the grid as PNG").count() == 1
             return
