@@ -50,7 +50,8 @@ for i, mid in enumerate(chosen):
 st.divider()
 signature = (ctx.model_key, ctx.digest, target, seed, tuple((m, tuple(sorted(params[m].items()))) for m in chosen))
 pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, m, target, params[m], seed)]
-may_compute = maps.stop_control(signature, pending)
+stop_slot = st.empty()
+may_compute = maps.stop_control(signature, pending, stop_slot)
 results: list[tuple[str, xc.Explanation]] = []
 cols = st.columns(ncols)
 for i, mid in enumerate(chosen):
@@ -81,6 +82,7 @@ for i, mid in enumerate(chosen):
         maps.panels(e, ctx.image, key)
         results.append((spec.title, e))
 
+stop_slot.empty()
 if results:
     def grid() -> bytes:
         panels = [(f"{t}\n{e.class_name} · {e.seconds:.2f} s",

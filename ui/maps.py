@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import streamlit as st
 
@@ -48,8 +50,9 @@ def panels(e: xc.Explanation, image: np.ndarray, key: tuple) -> None:
             b.image(x["perturbed"], caption="what the model saw", width="stretch")
 
 
-def stop_control(signature: tuple, pending: list[str]) -> bool:
-    """A Stop button while maps are being computed; returns False once the user has stopped this request."""
+def stop_control(signature: tuple, pending: list[str], slot: Any) -> bool:
+    """A Stop button (in ``slot``, emptied by the caller when done) while maps are being computed;
+    returns False once the user has stopped this request."""
     if st.session_state.get("stopped") == signature:
         left, right = st.columns([5, 1])
         left.warning(f"Stopped: {', '.join(pending)} not computed. Change a setting or resume.", icon="⏹️")
@@ -57,7 +60,7 @@ def stop_control(signature: tuple, pending: list[str]) -> bool:
             del st.session_state["stopped"]
             st.rerun()
         return False
-    if pending and st.button("⏹️ Stop", key="stop", help="Stops between two batches; finished maps stay."):
+    if pending and slot.button("⏹️ Stop", key="stop", help="Stops between two batches; finished maps stay."):
         st.session_state["stopped"] = signature
         st.rerun()
     return True

@@ -20,8 +20,15 @@ import xai_core as xc
 from xai_core import images
 
 
+@st.cache_resource
+def threads() -> int:
+    """Once per process: keep a core free for the browser and the server (see engine.configure_threads)."""
+    return xc.engine.configure_threads(reserve=1)
+
+
 @st.cache_resource(show_spinner="Loading model…")
 def model(name: str) -> xc.ModelSpec:
+    threads()
     return xc.load_model(name)
 
 

@@ -50,7 +50,7 @@ def kernel_shap(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samp
     """
     runs = sp.sample(model, x, target, sp.shapley_coalitions, samples=samples, segmentation=segmentation,
                      n_segments=n_segments, reference=reference, score=score, budget_s=budget_s, seed=seed,
-                     progress=progress, extras=extras, desc="KernelSHAP samples")
+                     progress=progress, extras=extras, desc="samples")
     phis = [shapley_regression(c.z, c.y) for c in runs]
     if extras is not None:
         extras["shap_values"] = phis

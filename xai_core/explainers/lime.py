@@ -68,7 +68,7 @@ def lime(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: in
     """
     runs = sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
                      n_segments=n_segments, reference=reference, score=score, budget_s=budget_s, seed=seed,
-                     progress=progress, extras=extras, desc="LIME samples")
+                     progress=progress, extras=extras, desc="samples")
     fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in runs]
     if extras is not None:
         extras["coefficients"] = [f[0] for f in fits]
