@@ -160,10 +160,6 @@ def set_compiled(on: bool) -> None:
     _SETTINGS["compile"] = bool(on)
 
 
-def compiled_enabled() -> bool:
-    return _SETTINGS["compile"]
-
-
 def fast_module(module: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The compiled module when compilation is switched on (compiled once, cached), else the module."""
     if not _SETTINGS["compile"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
@@ -182,8 +182,3 @@ def get_explainer(id: str) -> ExplainerSpec:
     if id not in _REGISTRY:
         raise ExplainerError(f"Unknown explainer {id!r}; available: {', '.join(_REGISTRY)}.")
     return _REGISTRY[id]
-
-
-def with_params(spec: ExplainerSpec, params: tuple[ParamSpec, ...]) -> ExplainerSpec:
-    """A copy of ``spec`` with other parameter metadata (used by wrappers)."""
-    return replace(spec, params=params)
