@@ -4,6 +4,10 @@ The shared sidebar (model picker, image picker, device badge) lives in ``ui/side
 page calls ``sidebar.render()`` first: widgets drawn in this entrypoint before ``st.navigation``
 vanished on the second run with Streamlit 1.67 (seen in AppTest and in Chromium: a sidebar radio
 ignored clicks), while widgets drawn by the page script keep their state.
+
+The page scripts live in ``views/``, not ``pages/``: with a ``pages/`` folder, the first request after the
+server starts that opens a page's URL directly (``/methods``) ran that file as a legacy multipage-app
+page, without this router (no wide layout, a file-name menu). Seen with Streamlit 1.67 in Chromium.
 """
 
 import streamlit as st
@@ -11,7 +15,8 @@ import streamlit as st
 st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", initial_sidebar_state="expanded")
 
 page = st.navigation({
-    "Explore": [st.Page("pages/explain.py", title="Explain", icon="🔥", default=True)],
-    "Learn": [st.Page("pages/methods.py", title="Methods", icon="📚")],
+    "Explore": [st.Page("views/explain.py", title="Explain", icon="🔥", default=True),
+                st.Page("views/evaluate.py", title="Evaluate", icon="📏")],
+    "Learn": [st.Page("views/methods.py", title="Methods", icon="📚")],
 })
 page.run()

@@ -74,7 +74,7 @@ def main() -> str:
     from bench.bench_blackbox_lime import bench_lime
 
     rows.append(bench_lime())
-    head = [f"Best batched forward: {per * 1000:.1f} ms/image at batch {bs} (frozen, channels-last) · "
+    head = [f"Best batched forward: {per * 1000:.1f} ms/image at batch {bs} (eager module, frozen parameters, channels-last) · "
             f"{xc.engine.device_label(spec.device)}", "",
             "| method | ours | vs floor | reference → speed-up |", "|---|---|---|---|"]
     return "\n".join(head + rows)

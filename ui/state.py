@@ -9,6 +9,9 @@ import numpy as np
 from xai_core import ModelSpec
 
 LAST_IMAGE = "xai_last_image"
+# The Explain page's choices (explainers, their parameters, target, seed), kept for the Evaluate page:
+# widget state does not survive a page switch.
+CHOICE = "xai_choice"
 
 
 @dataclass

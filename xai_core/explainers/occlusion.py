@@ -47,28 +47,31 @@ def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window
         raise ExplainerError(f"The window ({window} px) must fit the {w}×{h} input and the stride ({stride}) must "
                              "not exceed the window.")
     ref = reference_input(model, x, baseline)
-    ys, xs = positions(h, window, stride), positions(w, window, stride)
-    grid = [(r, c) for r in ys for c in xs]
-    n = len(grid)
+    rows, cols = _indicators(h, window, stride, x.device), _indicators(w, window, stride, x.device)
+    ny, nx = len(rows), len(cols)
+    n = ny * nx
     if cap_samples(model, x, n, budget_s, extras, what="windows") < n:
         raise ExplainerError(f"{n} windows do not fit the {budget_s:.0f} s time budget; raise the budget or use "
                              "a larger stride.")
     base = scores(model.module, len(x), lambda a, b: x[a:b], target)
 
-    def make(start: int, stop: int) -> torch.Tensor:
-        idx = torch.arange(start, stop)
-        out = x[idx // n].clone()
-        for j, k in enumerate((idx % n).tolist()):
-            r, c = grid[k]
-            out[j, :, r:r + window, c:c + window] = ref[int(idx[j]) // n, :, r:r + window, c:c + window]
-        return out
+    def make(start: int, stop: int) -> torch.Tensor:  # one vectorised select per batch: no per-window Python
+        idx = torch.arange(start, stop, device=x.device)
+        k = idx % n
+        hidden = rows[k // nx, :, None] & cols[k % nx, None, :]
+        return torch.where(hidden[:, None], ref[idx // n], x[idx // n])
 
-    tgt = target.repeat_interleave(n)
-    drop = (base.repeat_interleave(n) - scores(model.module, len(x) * n, make, tgt, progress=progress,
-                                               desc="windows")).view(len(x), n)
-    total = torch.zeros(len(x), h, w, device=x.device)
-    count = torch.zeros(h, w, device=x.device)
-    for k, (r, c) in enumerate(grid):
-        total[:, r:r + window, c:c + window] += drop[:, k].view(-1, 1, 1)
-        count[r:r + window, c:c + window] += 1
+    drop = (base.repeat_interleave(n) - scores(model.module, len(x) * n, make, target.repeat_interleave(n),
+                                               progress=progress, desc="windows")).view(len(x), ny, nx)
+    # Windows are outer products of a row and a column indicator, so the per-pixel sum is R^T · drop · C.
+    r, c = rows.float(), cols.float()
+    total = torch.einsum("yh,byx,xw->bhw", r, drop, c)
+    count = r.sum(0)[:, None] * c.sum(0)[None, :]
     return total / count.clamp_min(1)
+
+
+def _indicators(size: int, window: int, stride: int, device: torch.device) -> torch.Tensor:
+    """[windows, size] booleans: which pixels each window offset along one axis hides."""
+    start = torch.tensor(positions(size, window, stride), device=device)[:, None]
+    pix = torch.arange(size, device=device)[None, :]
+    return (pix >= start) & (pix < start + window)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import figures, maps, services, sidebar, widgets
+from ui import figures, maps, services, sidebar, state, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
@@ -47,6 +47,8 @@ for i, mid in enumerate(chosen):
     with param_cols[i % len(param_cols)]:
         params[mid] = widgets.params_for(specs[mid], model)
 
+st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target, "seed": seed,
+                                  "digest": ctx.digest}
 st.divider()
 signature = (ctx.model_key, ctx.digest, target, seed, tuple((m, tuple(sorted(params[m].items()))) for m in chosen))
 pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, m, target, params[m], seed)]

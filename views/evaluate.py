@@ -1,0 +1,114 @@
+"""Evaluate page: which heatmap to believe? Faithfulness curves and localisation scores, side by side."""
+
+import streamlit as st
+
+import xai_core as xc
+from ui import evaluation as ev
+from ui import evaluation_set, maps, services, sidebar, state, widgets
+from xai_core import metrics
+
+DEFAULTS = ["gradcam", "integrated_gradients", "gradient"]
+ctx = sidebar.render()
+model, image = ctx.model, ctx.image
+H, W = image.shape[:2]
+
+st.title("Evaluate the explanations")
+st.caption("Are these maps faithful to the model, and do they point at the object? Deletion and insertion curves, "
+           "AOPC, the pointing game, IoU and relevance mass — next to a random map, a centre prior and an edge "
+           "detector, so every number has something to beat.")
+
+probs = services.predictions(ctx.model_key, ctx.digest, model, image)
+choice = st.session_state.get(state.CHOICE, {})
+titles = ev.explainer_titles()
+one, many = st.tabs(["🖼️ This image", "🗂️ Over a set of images"])
+
+with one:
+    left, right = st.columns([1, 1], gap="large")
+    box_key = f"eval_box:{ctx.digest}"
+    default_box = metrics.SAMPLE_BOXES.get(ctx.image_name, (W // 4, H // 4, 3 * W // 4, 3 * H // 4))
+    box = st.session_state.setdefault(box_key, tuple(int(v) for v in default_box))
+    with right:
+        target = st.selectbox("Class to evaluate", range(model.num_classes),
+                              index=choice.get("target", int(probs.argmax())) if choice.get("digest") == ctx.digest
+                              else int(probs.argmax()), key=f"eval_target:{ctx.model_key}:{ctx.digest}",
+                              format_func=lambda i: f"{model.label(i)} · #{i} · p={probs[i]:.1%}")
+        chosen = st.multiselect("Explainers", list(titles), default=choice.get("explainers", DEFAULTS),
+                                format_func=titles.get, key="eval_explainers",
+                                help="Settings come from the Explain page, where the maps are cached.")
+        c1, c2 = st.columns(2)
+        use_refs = c1.toggle("Reference maps", True, key="eval_refs", help="Random map, centre Gaussian, Sobel edges.")
+        mode = c2.radio("Object region", ["Box", "Mask", "None"], horizontal=True, key="eval_region")
+        region = None
+        if mode == "Box":
+            cols = st.columns(4)
+            for i, n in enumerate(("x0", "y0", "x1", "y1")):
+                st.session_state.setdefault(f"{box_key}:{n}", int(box[i]))
+            vals = [cols[i].number_input(n, 0, W if i % 2 == 0 else H, key=f"{box_key}:{n}")
+                    for i, n in enumerate(("x0", "y0", "x1", "y1"))]
+            box = st.session_state[box_key] = tuple(int(v) for v in vals)
+        elif mode == "Mask":
+            up = st.file_uploader("Binary mask (white = object)", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                                  key="eval_mask")
+            if up is not None:
+                try:
+                    region = metrics.mask_region(xc.images.decode_image(up.getvalue()).array, (H, W))
+                except xc.XaiError as e:
+                    st.error(str(e))
+        with st.expander("⚙️ Metric settings"):
+            chosen_metrics = st.multiselect("Metrics", [m.id for m in metrics.list_metrics()],
+                                            default=[m.id for m in metrics.list_metrics()], key="eval_metrics",
+                                            format_func=lambda i: metrics.get_metric(i).column)
+            mparams = {}
+            for m in metrics.list_metrics():
+                if m.params and m.id in chosen_metrics:
+                    st.markdown(f"**{m.title}** · {m.summary}")
+                    mparams[m.id] = {p.name: widgets.param_widget(p, f"metric:{m.id}:{p.name}", model) for p in m.params}
+            seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed"))
+    with left:
+        if mode == "Box":
+            fig_key = f"boxfig:{ctx.digest}"
+            st.plotly_chart(ev.box_figure(image, box), key=fig_key, selection_mode="box", config={"displayModeBar": False},
+                            on_select=lambda: ev.take_drawn_box(st.session_state[fig_key], image, box_key))
+            region = metrics.box_region((H, W), box)
+        else:
+            st.image(image, caption=ctx.image_name, width="stretch")
+
+    if not chosen and not use_refs:
+        st.info("Pick at least one explainer, or switch the reference maps on.")
+        st.stop()
+    params = choice.get("params", {})
+    seed_x = choice.get("seed", 0)
+    explained = [(m, params.get(m, {})) for m in chosen]
+    curve_ids = [m for m in chosen_metrics if metrics.get_metric(m).kind == "curve"]
+    key = (ctx.model_key, ctx.digest, target, seed_x, tuple((m, tuple(sorted(p.items()))) for m, p in explained),
+           use_refs, tuple(curve_ids), tuple((k, tuple(sorted(v.items()))) for k, v in mparams.items()), seed)
+    stop_slot = st.empty()
+    if not maps.stop_control(key, [] if ev.is_cached(key) else ["the evaluation"], stop_slot):
+        st.stop()
+    found = {}
+    slot = st.empty()
+    for m, p in explained:
+        bar = widgets.LazyProgress(slot, f"Explaining with {titles[m]}")
+        try:
+            found[titles[m]] = services.explanation(ctx.model_key, ctx.digest, model, image, m, target, p, seed_x,
+                                                    progress=bar).map
+        except xc.XaiError as err:
+            st.error(f"**{titles[m]}**: {err}")
+        bar.clear()
+    refs = ev.references_for(ctx.digest, image, seed) if use_refs else {}
+    bar = widgets.LazyProgress(slot, "Evaluating")
+    try:
+        report = ev.evaluation(key, lambda: metrics.evaluate(model, image, {**found, **refs}, target, metrics=curve_ids,
+                                                             params=mparams, seed=seed, progress=bar))
+        if region is not None:  # cheap, so not cached: moving the box never recomputes the curves
+            report = report.with_region({**found, **refs}, region, [m for m in chosen_metrics if m not in curve_ids],
+                                        mparams)
+    except xc.XaiError as err:
+        st.error(str(err))
+        st.stop()
+    bar.clear()
+    stop_slot.empty()
+    ev.show_report(report, set(refs), image_name=ctx.image_name)
+
+with many:
+    evaluation_set.render(ctx, choice.get("explainers", DEFAULTS), choice.get("params", {}), titles, mparams)

@@ -1,0 +1,23 @@
+"""Evaluations of explanations: faithfulness curves (deletion, insertion, AOPC) and localisation
+(pointing game, IoU, relevance mass), with reference maps that give the numbers a meaning.
+
+Public API::
+
+    from xai_core import metrics
+    report = metrics.evaluate(model, image, {"Grad-CAM": e.map, **metrics.reference_maps(image)},
+                              region=metrics.box_region(image.shape[:2], (x0, y0, x1, y1)))
+    report.rows()   # one row per map, headers say whether higher or lower is better
+
+Adding a metric is one file in this folder plus the :func:`metric` decorator, imported below.
+"""
+
+from . import aopc, deletion, insertion, localisation, pointing_game  # noqa: F401 - registration
+from .deletion import auc
+from .evaluate import Curve, Report, box_region, evaluate, mask_region, rows_csv
+from .reference_maps import CENTRE, EDGES, RANDOM, reference_maps
+from .registry import MetricSpec, Plan, get_metric, list_metrics, metric, order_of
+from .sets import SAMPLE_BOXES, Item, evaluate_set, parse_boxes, read_zip, sample_items, summarise
+
+__all__ = ["CENTRE", "EDGES", "RANDOM", "Curve", "MetricSpec", "Plan", "Report", "auc", "box_region", "evaluate",
+           "get_metric", "list_metrics", "mask_region", "metric", "order_of", "reference_maps", "rows_csv",
+           "Item", "SAMPLE_BOXES", "evaluate_set", "parse_boxes", "read_zip", "sample_items", "summarise"]

@@ -1,0 +1,149 @@
+"""Evaluate over a set of images: a zip of images (with optional boxes in a CSV), mean ± std per map."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..api import explain
+from ..errors import ImageError, XaiError
+from ..images import decode_image, downscale
+from ..models.spec import ModelSpec
+from ..registry import get_explainer
+from .evaluate import box_region, evaluate
+from .reference_maps import reference_maps
+from .registry import get_metric
+
+MAX_IMAGES = 200
+MAX_ZIP_BYTES = 200 * 1024 * 1024
+IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Item:
+    name: str
+    image: np.ndarray
+    box: Box | None = None
+
+
+def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_IMAGES) -> tuple[list[Item], list[str]]:
+    """The images of a zip (any folder depth, sorted by path) and notes on what was skipped.
+
+    Images larger than 1024 px are downscaled and their boxes scaled with them. A box CSV may name an
+    image by its path in the zip or by its file name alone.
+    """
+    if len(data) > MAX_ZIP_BYTES:
+        raise ImageError(f"The zip is {len(data) / 2**20:.0f} MB; up to {MAX_ZIP_BYTES // 2**20} MB are accepted.")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImageError("This is not a readable zip file: zip a folder of images (PNG, JPEG, …) and upload that.") from None
+    boxes, items, notes = boxes or {}, [], []
+    names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXT) and not n.startswith("__MACOSX"))
+    if not names:
+        raise ImageError(f"The zip holds no images ({', '.join(IMAGE_EXT)}).")
+    if len(names) > limit:
+        notes.append(f"{len(names)} images in the zip: the first {limit} (by path) are used.")
+        names = names[:limit]
+    for n in names:
+        try:
+            img = decode_image(zf.read(n)).array
+        except (ImageError, zipfile.BadZipFile, OSError) as e:
+            notes.append(f"{n} skipped: {e}")
+            continue
+        small = downscale(img, 1024)
+        box = boxes.get(n, boxes.get(n.rsplit("/", 1)[-1]))
+        if box is not None and small.shape != img.shape:
+            s = small.shape[1] / img.shape[1]
+            box = tuple(v * s for v in box)
+        items.append(Item(n, small, box))
+    if not items:
+        raise ImageError("None of the images in the zip could be read: " + "; ".join(notes[-3:]))
+    return items, notes
+
+
+def parse_boxes(text: str) -> dict[str, Box]:
+    """``filename,x0,y0,x1,y1`` rows (a header row is optional) → boxes in pixels."""
+    out: dict[str, Box] = {}
+    for i, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            out[row[0].strip()] = tuple(float(v) for v in row[1:5])  # type: ignore[assignment]
+            if len(row) < 5:
+                raise ValueError
+        except ValueError:
+            if i == 1:
+                continue  # a header
+            raise ImageError(f"Box CSV line {i} should be filename,x0,y0,x1,y1 in pixels; got {','.join(row)!r}.") from None
+    return out
+
+
+def evaluate_set(model: ModelSpec, items: Iterable[Item], explainers: list[tuple[str, dict[str, Any]]], *,
+                 metrics: list[str], params: dict[str, dict] | None = None, references: bool = True, seed: int = 0,
+                 progress: Callable[[float, str], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per (image, map) with every metric, and notes on failures. Each image is explained for its
+    top-1 class; localisation metrics run on images that have a box."""
+    items = list(items)
+    rows, notes = [], []
+    for i, it in enumerate(items):
+        if progress is not None:
+            progress(i / len(items), f"image {i + 1}/{len(items)}: {it.name}")
+        try:
+            maps = {}
+            target = None
+            for method, p in explainers:
+                e = explain(model, it.image, method, target=target, seed=seed, **p)
+                target = e.target
+                maps[get_explainer(method).title] = e.map
+            if references:
+                maps.update(reference_maps(it.image, seed))
+            region = box_region(it.image.shape[:2], it.box) if it.box is not None else None
+            report = evaluate(model, it.image, maps, target, metrics=metrics, params=params, region=region, seed=seed)
+        except XaiError as e:
+            notes.append(f"{it.name}: {e}")
+            continue
+        for name in report.maps:
+            rows.append({"image": it.name, "class": report.class_name, "map": name,
+                         **{get_metric(m).column: report.values[name].get(m, math.nan) for m in metrics}})
+    if progress is not None:
+        progress(1.0, f"{len(items)} images")
+    return rows, notes
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean ± std (and n) of every metric column per map, in the order maps first appear."""
+    maps = list(dict.fromkeys(r["map"] for r in rows))
+    cols = [k for k in (rows[0] if rows else {}) if k not in ("image", "class", "map")]
+    out = []
+    for m in maps:
+        row: dict[str, Any] = {"map": m}
+        for c in cols:
+            v = np.array([r[c] for r in rows if r["map"] == m], dtype=float)
+            v = v[np.isfinite(v)]
+            row[c] = f"{v.mean():.3f} ± {v.std():.3f} (n={len(v)})" if len(v) else "—"
+        out.append(row)
+    return out
+
+
+# Object boxes of the bundled samples (x0, y0, x1, y1 in the sample's pixels), drawn by hand.
+SAMPLE_BOXES: dict[str, Box] = {
+    "Chelsea the cat": (30, 0, 400, 300),
+    "Coffee cup": (75, 15, 480, 390),
+    "Rocket": (300, 125, 345, 405),
+}
+
+
+def sample_items() -> list[Item]:
+    """The bundled sample images, with their boxes where one is known."""
+    from ..images import load_sample, sample_names
+
+    return [Item(n, load_sample(n), SAMPLE_BOXES.get(n)) for n in sample_names()]
