@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import Occlusion
-from helpers import PATCH_COLS, PATCH_ROWS, random_input
+from helpers import PATCH_COLS, PATCH_ROWS, random_input, tiny_spec
 
 import xai_core
 from xai_core import Cancelled, ExplainerError, get_explainer
@@ -115,7 +115,8 @@ def test_time_budget_caps_and_says_so(tiny, monkeypatch):
     assert "capped" in e.extras["notice"]
 
 
-def test_a_progress_callback_can_stop_rise_between_batches(tiny):
+def test_a_progress_callback_can_stop_rise_between_batches():
+    tiny = tiny_spec(device="cpu")  # CPU batches of 8: a GPU would score all 4000 masks in one batch
     calls = []
 
     def progress(fraction: float, text: str) -> None:

@@ -140,7 +140,8 @@ def test_many_pass_explainers_survive_oom(method, params):
 def mid() -> xai_core.ModelSpec:
     """The tiny CNN at 112×112: the engine's CPU batch there is 32 inputs, so runs take several batches."""
     model = tiny_spec(seed=1, device="cpu")
-    return xai_core.from_module(model.module, LABELS, input_size=(112, 112), cam_layer="act2", fc_layer="fc")
+    return xai_core.from_module(model.module, LABELS, input_size=(112, 112), cam_layer="act2", fc_layer="fc",
+                                device="cpu")
 
 
 def test_cancelling_an_explanation(mid):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from helpers import random_input
 
 from xai_core import fastpath, get_explainer
 from xai_core.hooks import capture
+
+
+@pytest.fixture(autouse=True)
+def _cpu_only(tiny):
+    if tiny.device.type != "cpu":
+        pytest.skip("the frozen graph is a CPU path (XAI_TEST_DEVICE is not cpu)")
 
 
 def _eager(fn):

@@ -64,7 +64,8 @@ def test_deterministic_and_batched_equals_unbatched(tiny):
     assert torch.equal(MP(tiny, x, target, seed=4, **FAST), maps)
     assert not torch.equal(MP(tiny, x, target, seed=5, **FAST), maps)
     singles = torch.cat([MP(tiny, x[i: i + 1], target[i: i + 1], seed=4, **FAST) for i in range(3)])
-    assert float((singles - maps).abs().max()) <= 1e-5 * float(maps.abs().max())
+    # The map is 1 - m with m near 1: round-off of one float32 ulp at 1.0 (6e-8) is the floor of the tolerance.
+    assert float((singles - maps).abs().max()) <= 1e-5 * float(maps.abs().max()) + 2.4e-7
 
 
 def test_time_budget_caps_the_iterations(tiny, monkeypatch):

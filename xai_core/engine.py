@@ -17,7 +17,7 @@ import torch
 
 from . import fastpath
 from .errors import Cancelled, ExplainerError
-from .fastpath import set_compiled, set_frozen  # noqa: F401 - re-exported: the UI's switches
+from .fastpath import set_compiled, set_frozen, set_half_precision  # noqa: F401 - re-exported: the UI's switches
 from .registry import Progress
 
 T = TypeVar("T")
@@ -108,8 +108,9 @@ def chunks(total: int, compute: Callable[[int, int], T], *, batch_size: int,
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA for forward-only work; a no-op elsewhere (CPUs here lack bf16 units)."""
-    if enabled and device.type == "cuda":
+    """bfloat16 autocast on CUDA for forward-only work when switched on (``fastpath.set_half_precision``);
+    otherwise, and always off CUDA, a no-op (CPUs here lack bf16 units)."""
+    if enabled and device.type == "cuda" and fastpath.half_precision():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -180,7 +181,11 @@ def logits(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def select(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``out[b, target[b]]`` for each sample b."""
-    return out.gather(1, target.view(-1, 1).to(out.device)).squeeze(1)
+    idx = target.view(-1, 1).to(out.device)
+    if out.requires_grad and idx.is_inference():  # a target made under inference_mode cannot be saved for backward
+        with torch.inference_mode(False):
+            idx = idx.clone()
+    return out.gather(1, idx).squeeze(1)
 
 
 def input_gradients(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,6 +100,7 @@ class ExplainerSpec:
     def __call__(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
                  progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
                  **params: Any) -> torch.Tensor:
+        x = x.to(model.device)  # callers may build inputs on the CPU for a GPU model
         target = torch.as_tensor(target, device=x.device).view(-1)
         return self.fn(model, x, target, progress=progress, seed=seed, extras=extras, **self.resolve(params))
 

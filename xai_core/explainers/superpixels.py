@@ -79,7 +79,7 @@ def references(model: ModelSpec, x: torch.Tensor, seg: torch.Tensor, kind: str) 
         return reference_input(model, x, kind)
     out = torch.empty_like(x)
     for b in range(len(x)):
-        flat, lab = x[b].flatten(1), seg[b].flatten()
+        flat, lab = x[b].flatten(1), seg[b].flatten().to(x.device)
         m = int(lab.max()) + 1
         sums = torch.zeros(3, m, dtype=x.dtype, device=x.device).index_add_(1, lab, flat)
         means = sums / torch.bincount(lab, minlength=m).to(x.dtype)

@@ -57,7 +57,7 @@ class ModelSpec:
 
     def normalise(self, x01: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1] -> model input."""
-        return (x01 - self._mean) / self._std
+        return (x01.to(self.device) - self._mean) / self._std
 
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
         """Model input -> pixels in [0, 1]."""
