@@ -16,7 +16,8 @@ st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", i
 
 page = st.navigation({
     "Explore": [st.Page("views/explain.py", title="Explain", icon="🔥", default=True),
-                st.Page("views/evaluate.py", title="Evaluate", icon="📏")],
+                st.Page("views/evaluate.py", title="Evaluate", icon="📏"),
+                st.Page("views/sanity.py", title="Sanity checks", icon="🧪")],
     "Learn": [st.Page("views/methods.py", title="Methods", icon="📚")],
 })
 page.run()

@@ -199,3 +199,19 @@ def test_evaluate_over_the_samples_gives_mean_and_std():
     summary = at.dataframe[1].value
     assert list(summary["map"])[0] == "Grad-CAM" and "±" in summary["Deletion AUC ↓"].iloc[0]
     assert "(n=3)" in summary["Pointing hit ↑"].iloc[0]  # three samples have boxes
+
+
+def test_sanity_page_runs_a_cascade_and_shows_grid_curves_and_verdicts():
+    at = _app()
+    at.switch_page("views/sanity.py").run()
+    at.multiselect(key="sanity_explainers").set_value(["gradient", "gradcam"])
+    at.slider(key="sanity_stages").set_value(2)
+    at.run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["map"]) == ["Gradient (saliency)", "Grad-CAM", "Edge detector (Sobel)"]
+    assert table["verdict"].str.contains("ρ").all()
+    assert len(at.get("plotly_chart")) == 4  # one similarity curve per measure
+    assert len(at.get("image")) >= 9  # 3 rows × 3 columns of maps (plus the sidebar image)
+    assert any(d.label.startswith("⬇️ Download the grid") for d in at.get("download_button"))

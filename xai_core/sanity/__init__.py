@@ -1,0 +1,14 @@
+"""Sanity checks for explanations (Adebayo et al. 2018): model randomisation, cascading or one stage at a
+time, with Spearman (absolute and signed), SSIM and HOG similarity to the trained model's map.
+
+    from xai_core import sanity
+    r = sanity.model_randomisation(model, image, [("gradient", {}), ("guided_backprop", {})])
+    r.similarity["Guided Backprop"]["Spearman |·|"]; r.verdict("Gradient (saliency)")
+"""
+
+from .check import DEPENDS, INSENSITIVE, SanityReport, model_randomisation
+from .randomise import forward_order, randomised, stages, weighted_layers
+from .similarity import SIMILARITIES, hog_similarity, is_constant, spearman_abs, spearman_signed, ssim
+
+__all__ = ["DEPENDS", "INSENSITIVE", "SIMILARITIES", "SanityReport", "forward_order", "hog_similarity", "is_constant",
+           "model_randomisation", "randomised", "spearman_abs", "spearman_signed", "ssim", "stages", "weighted_layers"]
