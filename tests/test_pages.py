@@ -215,3 +215,15 @@ def test_sanity_page_runs_a_cascade_and_shows_grid_curves_and_verdicts():
     assert len(at.get("plotly_chart")) == 4  # one similarity curve per measure
     assert len(at.get("image")) >= 9  # 3 rows × 3 columns of maps (plus the sidebar image)
     assert any(d.label.startswith("⬇️ Download the grid") for d in at.get("download_button"))
+
+
+def test_attack_tab_runs_and_reports_success_and_defence():
+    at = _app()
+    at.switch_page("views/sanity.py").run()
+    at.slider(key="attack_steps").set_value(10)
+    at.button(key="attack_run").click().run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "Distance to the target" and labels[1].startswith("Attack success")
+    assert labels[2].startswith("Success against softplus(β=2)")

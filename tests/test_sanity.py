@@ -75,3 +75,21 @@ def test_a_model_randomised_into_a_constant_gets_a_constant_map_reported(tiny):
     assert all(np.isfinite(v).all() for s in r.similarity.values() for v in s.values())
     r2 = sanity.model_randomisation(dead, image, [("gradient", {})], n_stages=2)
     assert r2.constant[GRAD][0] and r2.similarity[GRAD]["Spearman |·|"] == [0.0, 0.0]
+
+
+def test_input_attack_moves_the_gradient_map_and_softplus_defence_resists(lite0, chelsea):
+    """Dombrowski et al. 2019 on the bundled model at 96×96 (30 Adam steps, ε = 8/255): the Gradient map moves
+    towards a box in the top-right corner while the prediction stays; maps computed with softplus(β=2) barely
+    move. Measured: distance to the target ÷4.9, success 0.80 vs 0.10 with the defence, p 0.97 → 1.00."""
+    from xai_core import from_module
+    from xai_core.sanity.attack import manipulate
+
+    small = from_module(lite0.module, lite0.labels, input_size=(96, 96), mean=lite0.mean, std=lite0.std,
+                        device=lite0.device)
+    target = np.zeros(chelsea.shape[:2], np.float32)
+    target[20:120, 300:430] = 1.0
+    r = manipulate(small, chelsea, target, steps=30, epsilon=8 / 255, lr=1e-2, gamma=10, attack_beta=10)
+    assert r.distance_before / r.distance_after > 2.5
+    assert r.defended_success < r.success / 2
+    assert abs(r.probability_after - r.probability_before) < 0.1
+    assert np.abs(r.manipulated.astype(int) - r.original.astype(int)).max() <= 8 + 1  # ‖δ‖∞ ≤ 8/255 (+ rounding)

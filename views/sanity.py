@@ -3,7 +3,7 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import maps, sanity_view, services, sidebar, state, widgets
+from ui import attack_view, maps, sanity_view, services, sidebar, state, widgets
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
@@ -16,31 +16,35 @@ st.caption("An explanation of a model should change when the model is destroyed.
            "change — they show edges of the image, not what the model learnt. The edge detector is a row for "
            "comparison: it ignores the model by construction.")
 
-titles = {s.id: s.title for s in xc.list_explainers()}
-choice = st.session_state.get(state.CHOICE, {})
-c1, c2, c3 = st.columns([3, 1, 1])
-chosen = c1.multiselect("Explainers", list(titles), default=DEFAULTS, format_func=titles.get, key="sanity_explainers")
-mode = c2.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
-                help="Cascading: each column randomises one more group of layers, from the logits down. "
-                     "Independent: each column randomises only that group.")
-n_stages = c3.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
-if not chosen:
-    st.info("Pick at least one explainer.")
-    st.stop()
+randomisation, attack = st.tabs(["🎲 Model randomisation", "🎯 Attack an explanation"])
+with attack:
+    attack_view.render(ctx)
+with randomisation:
+    titles = {s.id: s.title for s in xc.list_explainers()}
+    choice = st.session_state.get(state.CHOICE, {})
+    c1, c2, c3 = st.columns([3, 1, 1])
+    chosen = c1.multiselect("Explainers", list(titles), default=DEFAULTS, format_func=titles.get, key="sanity_explainers")
+    mode = c2.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
+                    help="Cascading: each column randomises one more group of layers, from the logits down. "
+                         "Independent: each column randomises only that group.")
+    n_stages = c3.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
+    if not chosen:
+        st.info("Pick at least one explainer.")
+        st.stop()
 
-params = choice.get("params", {})
-explained = [(m, params.get(m, {})) for m in chosen]
-key = ("sanity", ctx.model_key, ctx.digest, tuple((m, tuple(sorted(p.items()))) for m, p in explained), mode, n_stages)
-stop_slot = st.empty()
-if not maps.stop_control(key, [] if services.store().get(key) is not None else ["the sanity check"], stop_slot):
-    st.stop()
-bar = widgets.LazyProgress(st.empty(), "Randomising and explaining")
-try:
-    report = services.memo(key, lambda: sanity.model_randomisation(model, image, explained, mode=mode,
-                                                                   n_stages=n_stages, progress=bar))
-except xc.XaiError as err:
-    st.error(str(err))
-    st.stop()
-bar.clear()
-stop_slot.empty()
-sanity_view.show(report, image, ctx.digest)
+    params = choice.get("params", {})
+    explained = [(m, params.get(m, {})) for m in chosen]
+    key = ("sanity", ctx.model_key, ctx.digest, tuple((m, tuple(sorted(p.items()))) for m, p in explained), mode, n_stages)
+    stop_slot = st.empty()
+    if not maps.stop_control(key, [] if services.store().get(key) is not None else ["the sanity check"], stop_slot):
+        st.stop()
+    bar = widgets.LazyProgress(st.empty(), "Randomising and explaining")
+    try:
+        report = services.memo(key, lambda: sanity.model_randomisation(model, image, explained, mode=mode,
+                                                                       n_stages=n_stages, progress=bar))
+    except xc.XaiError as err:
+        st.error(str(err))
+        st.stop()
+    bar.clear()
+    stop_slot.empty()
+    sanity_view.show(report, image, ctx.digest)
