@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import streamlit as st
 
 import xai_core as xc
 from ui import widgets
-from ui.figures import overlay_small
+from ui.figures import fit, overlay_small
 from ui.state import Context
 from xai_core import sanity
 
@@ -48,21 +49,28 @@ def render(ctx: Context) -> None:
         st.session_state[RESULT] = (ctx.model_key, ctx.digest, r)
     result = st.session_state.get(RESULT)
     if result and result[:2] == (ctx.model_key, ctx.digest):
-        _show(result[2])
+        _show(result[2], ctx.image.shape[:2])
 
 
-def _show(r: sanity.AttackResult) -> None:
+def _show(r: sanity.AttackResult, shape: tuple[int, int]) -> None:
+    """Everything at the model's input resolution, displayed at the image's own aspect ratio."""
+    h, w = fit(np.zeros((*shape, 1), np.uint8), 480).shape[:2]
+
+    def show(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+
     diff = np.abs(r.manipulated.astype(np.int16) - r.original.astype(np.int16))
     amplified = np.clip(diff * (255 / max(int(diff.max()), 1)), 0, 255).astype(np.uint8)
     cols = st.columns(3)
-    cols[0].image(r.original, caption=f"original · p = {r.probability_before:.3f}", width="stretch")
-    cols[1].image(r.manipulated, caption=f"manipulated · p = {r.probability_after:.3f}", width="stretch")
-    cols[2].image(amplified, caption=f"|δ| amplified ×{255 / max(int(diff.max()), 1):.0f} (max {int(diff.max())}/255)",
+    cols[0].image(show(r.original), caption=f"original · p = {r.probability_before:.3f}", width="stretch")
+    cols[1].image(show(r.manipulated), caption=f"manipulated · p = {r.probability_after:.3f}", width="stretch")
+    cols[2].image(show(amplified), caption=f"|δ| amplified ×{255 / max(int(diff.max()), 1):.0f} (max {int(diff.max())}/255)",
                   width="stretch")
     cols = st.columns(3)
     for c, m, cap in zip(cols, (r.map_before, r.map_after, r.target_map),
                          ("map of the original", "map of the manipulated image", "target"), strict=True):
-        c.image(overlay_small(r.original, np.abs(m), False, alpha=0.85, cmap="inferno"), caption=cap, width="stretch")
+        c.image(show(overlay_small(r.original, np.abs(m), False, alpha=0.85, cmap="inferno")), caption=cap,
+                width="stretch")
     a, b, c = st.columns(3)
     a.metric("Distance to the target", f"{r.distance_after:.3g}", f"{r.distance_after - r.distance_before:+.3g}",
              delta_color="inverse")
