@@ -17,7 +17,8 @@ st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", i
 page = st.navigation({
     "Explore": [st.Page("views/explain.py", title="Explain", icon="🔥", default=True),
                 st.Page("views/evaluate.py", title="Evaluate", icon="📏"),
-                st.Page("views/sanity.py", title="Sanity checks", icon="🧪")],
+                st.Page("views/sanity.py", title="Sanity checks", icon="🧪"),
+                st.Page("views/lab.py", title="Debugging lab", icon="🐴")],
     "Learn": [st.Page("views/methods.py", title="Methods", icon="📚")],
 })
 page.run()

@@ -227,3 +227,15 @@ def test_attack_tab_runs_and_reports_success_and_defence():
     labels = [m.label for m in at.metric]
     assert labels[0] == "Distance to the target" and labels[1].startswith("Attack success")
     assert labels[2].startswith("Success against softplus(β=2)")
+
+
+def test_lab_page_shows_the_shortcut_and_spray():
+    at = _app()
+    at.switch_page("views/lab.py").run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    values = {m.label: m.value for m in at.metric}
+    assert values["Accuracy on horses without the tag"] == "0%"
+    assert values["Non-horses called horse once tagged"] == "100%"
+    assert any("on the tag" in m.value for m in at.markdown)
+    assert at.dataframe and at.get("plotly_chart")

@@ -20,18 +20,23 @@ __all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "ModelSpec", "from_module", "imagen
            "load_checkpoint", "load_model", "model_status", "model_title", "parse_labels"]
 
 
+LAB_MODEL = "lab_horse_cnn"
+
+
 def list_models() -> list[str]:
-    """Ids of the models the picker offers: the bundled one first, then torchvision's."""
-    return [DEFAULT_MODEL, *zoo.ARCHS]
+    """Ids of the models the picker offers: the bundled one first, the lab CNN, then torchvision's."""
+    return [DEFAULT_MODEL, LAB_MODEL, *zoo.ARCHS]
 
 
 def model_title(name: str) -> str:
+    if name == LAB_MODEL:
+        return "Horse-watermark lab CNN (64×64, 2 classes)"
     return "EfficientNet-Lite0 (bundled, offline)" if name == DEFAULT_MODEL else f"{zoo.ARCHS[name].title} (torchvision)"
 
 
 def model_status(name: str) -> str | None:
     """``None`` when ``name`` loads offline now, else the instruction that makes it loadable."""
-    if name == DEFAULT_MODEL or zoo.is_cached(name):
+    if name in (DEFAULT_MODEL, LAB_MODEL) or zoo.is_cached(name):
         return None
     return zoo.how_to_get(name)
 
@@ -41,6 +46,10 @@ def load_model(name: str, device: torch.device | str | None = None, *, allow_dow
     dev = torch.device(device) if device is not None else None
     if name == DEFAULT_MODEL:
         return load_lite0(dev)
+    if name == LAB_MODEL:
+        from ..lab.model import load_lab_model
+
+        return load_lab_model(dev)
     if name in zoo.ARCHS:
         return zoo.load(name, dev, allow_download=allow_download)
     raise ModelLoadError(f"Unknown model {name!r}; choose one of {', '.join(list_models())}.")

@@ -1,0 +1,25 @@
+"""The dataset-debugging lab: the 'horse watermark' Clever Hans case, reproducible on a CPU.
+
+    from xai_core import lab
+    model = lab.load_lab_model()          # the shipped CNN (assets/lab_horse_cnn.pt)
+    lab.shortcut_report(model)            # accuracy with and without the tag
+    data = lab.make_dataset(200, seed=1)  # images, labels, tagged, masks, tag_boxes
+"""
+
+from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
+from .model import (
+           LabCNN,
+           accuracy,
+           as_spec,
+           load_lab_model,
+           maps_for,
+           pointing_on_tag_and_object,
+           shortcut_report,
+           to_tensor,
+           train,
+)
+from .spray import SprayResult, spray
+
+__all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "accuracy", "add_tag", "as_spec", "load_lab_model",
+           "make_dataset", "maps_for", "pointing_on_tag_and_object", "shortcut_report", "SprayResult", "spray",
+           "to_tensor", "train"]

@@ -1,0 +1,125 @@
+"""The lab CNN: small enough to train on a CPU in about a minute, shipped trained in assets/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError
+from ..models.spec import ModelSpec
+from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "lab_horse_cnn.pt"
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+TRAIN = {"n": 3000, "seed": 0, "tag_fraction": 0.9, "epochs": 6, "lr": 2e-3, "batch": 64}
+
+
+class LabCNN(nn.Module):
+    """conv-ReLU ×4 (two max-pools) → global average pool → linear: CAM-compatible."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(2 * w, len(CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flat(self.pool(self.features(x))))
+
+
+def as_spec(module: nn.Module, device: torch.device | str | None = None, provenance: str = "") -> ModelSpec:
+    kw = {"device": torch.device(device)} if device is not None else {}
+    return ModelSpec(id="lab_horse_cnn", title="Horse-watermark lab CNN (trained here)", module=module,
+                     labels=list(CLASSES), mean=MEAN, std=STD, input_size=(SIZE, SIZE), cam_layer="features.9",
+                     fc_layer="fc", provenance=provenance or "assets/lab_horse_cnn.pt", **kw)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def train(data: LabSet, *, epochs: int = 6, lr: float = 2e-3, batch: int = 64, seed: int = 0,
+          progress: Callable[[float, str], None] | None = None) -> LabCNN:
+    """Adam on cross-entropy, deterministic from ``seed`` (CPU)."""
+    torch.manual_seed(seed)
+    model = LabCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x, y = to_tensor(data.images), torch.from_numpy(data.labels)
+    gen = torch.Generator().manual_seed(seed)
+    steps = epochs * -(-len(y) // batch)
+    done = 0
+    model.train()
+    for ep in range(epochs):
+        for idx in torch.randperm(len(y), generator=gen).split(batch):
+            xb = x[idx]
+            flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips; the tag stays bottom-left
+            xb[flip] = xb[flip].flip(-1)
+            loss = nn.functional.cross_entropy(model(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if progress is not None and done % 10 == 0:
+                progress(done / steps, f"epoch {ep + 1}/{epochs}, loss {float(loss):.3f}")
+    return model.eval()
+
+
+def load_lab_model(device: torch.device | str | None = None) -> ModelSpec:
+    """The shipped trained lab CNN (``python -m xai_core.lab.train`` reproduces the file)."""
+    if not WEIGHTS.exists():
+        raise ModelLoadError(f"{WEIGHTS} is missing: run `python -m xai_core.lab.train` to train it (~1 min on CPU).")
+    module = LabCNN()
+    module.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
+    return as_spec(module, device)
+
+
+def accuracy(model: ModelSpec, images: np.ndarray, labels: np.ndarray) -> float:
+    with torch.inference_mode():
+        pred = model.module(to_tensor(images).to(model.device).contiguous(memory_format=torch.channels_last)).argmax(1)
+    return float((pred.cpu().numpy() == labels).mean())
+
+
+def shortcut_report(model: ModelSpec, n: int = 600, seed: int = 123) -> dict[str, float]:
+    """Accuracy on a clean test set (tags as in training), on horses without the tag, and the share of
+    non-horses called 'horse' once the tag is added."""
+    test = make_dataset(n, seed=seed)
+    horses = make_dataset(n, seed=seed + 1, tag_fraction=0.0, horse_fraction=1.0)
+    others = make_dataset(n, seed=seed + 2, horse_fraction=0.0)
+    tagged = np.stack([add_tag(im)[0] for im in others.images])
+    return {"test accuracy": accuracy(model, test.images, test.labels),
+            "accuracy on horses without the tag": accuracy(model, horses.images, horses.labels),
+            "non-horses called horse (no tag)": 1 - accuracy(model, others.images, others.labels),
+            "non-horses called horse once tagged": 1 - accuracy(model, tagged, others.labels)}
+
+
+def maps_for(model: ModelSpec, images: np.ndarray, method: str = "gradcam", target: int = 1, **params: object) -> np.ndarray:
+    """Heatmaps [N, 64, 64] of one explainer for a batch of lab images, all explained for ``target``."""
+    from ..registry import get_explainer
+
+    x = to_tensor(images).to(model.device)
+    t = torch.full((len(images),), int(target), dtype=torch.long, device=model.device)
+    return get_explainer(method)(model, x, t, **params).float().cpu().numpy()
+
+
+def pointing_on_tag_and_object(maps: np.ndarray, data: LabSet, tolerance: int = 2) -> dict[str, float]:
+    """Pointing game of each map on its tag box and on its object mask, over the tagged images of ``data``."""
+    from ..metrics import box_region, get_metric
+
+    pg = get_metric("pointing_game").fn
+    idx = np.where(data.tagged)[0]
+    if not len(idx):
+        return {"on the tag": float("nan"), "on the object": float("nan")}
+    tag = [pg(maps[i], box_region((SIZE, SIZE), tuple(data.tag_boxes[i])), tolerance=tolerance) for i in idx]
+    obj = [pg(maps[i], data.masks[i], tolerance=tolerance) for i in idx]
+    return {"on the tag": float(np.mean(tag)), "on the object": float(np.mean(obj))}
