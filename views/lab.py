@@ -84,3 +84,21 @@ for c in range(res.k):
     rows.append({"cluster": c + 1, "images": len(members), "tagged": int(horses.tagged[members].sum())})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
 st.caption(f"Purity against the (hidden) tag labels: {res.purity(horses.tagged.astype(int)):.0%}.")
+
+st.subheader("5 · Data randomisation")
+st.caption("Adebayo et al. (2018): train the same network on the same images with shuffled labels. It learns "
+           "nothing about horses, so a faithful explanation of it should not look like the real model's.")
+if st.button("🎲 Train on shuffled labels (about a minute)", key="lab_shuffle"):
+    bar = widgets.LazyProgress(st.empty(), "Training on shuffled labels")
+    st.session_state["lab_shuffled"] = lab.shuffled_label_model(dataset(3000, 0, 0.9), progress=bar)
+    bar.clear()
+fake = st.session_state.get("lab_shuffled")
+if fake is not None:
+    a, b, rho = services.memo(("lab_dr", id(model.module), id(fake.module), method),
+                              lambda: lab.map_similarity(model, fake, horses.images[:24], method))
+    st.markdown(f"Mean Spearman ρ of |maps| between the two models: **{rho:.2f}** ({xc.get_explainer(method).title}).")
+    for row, maps_ in (("real labels", a), ("shuffled labels", b)):
+        cols = st.columns([1] + [1] * 8)
+        cols[0].caption(f"**{row}**")
+        for c, i in zip(cols[1:], range(8), strict=True):
+            c.image(overlay_small(horses.images[i], maps_[i], False, alpha=0.6, cmap="inferno", side=128), width="stretch")

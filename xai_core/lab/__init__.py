@@ -7,6 +7,7 @@
 """
 
 from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
+from .data_randomisation import map_similarity, shuffled_label_model
 from .model import (
            LabCNN,
            accuracy,
@@ -20,6 +21,6 @@ from .model import (
 )
 from .spray import SprayResult, spray
 
-__all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "accuracy", "add_tag", "as_spec", "load_lab_model",
-           "make_dataset", "maps_for", "pointing_on_tag_and_object", "shortcut_report", "SprayResult", "spray",
-           "to_tensor", "train"]
+__all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "SprayResult", "accuracy", "add_tag", "as_spec", "load_lab_model",
+           "make_dataset", "map_similarity", "maps_for", "pointing_on_tag_and_object", "shortcut_report",
+           "shuffled_label_model", "spray", "to_tensor", "train"]
