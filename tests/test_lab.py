@@ -74,3 +74,20 @@ def test_training_runs_and_reports_progress():
 
 def test_lab_model_is_in_the_picker():
     assert "lab_horse_cnn" in xai_core.list_models() and xai_core.model_status("lab_horse_cnn") is None
+
+
+def test_influence_puts_tagged_horses_first_for_a_tag_driven_prediction(lab_model):
+    """A non-horse with the tag, called 'horse': the most helpful training images are tagged horses with the
+    normalised influence (RelatIF) and gradient cosine (measured 100% of the top 10); raw Koh & Liang influence
+    is led by misclassified untagged horses instead (measured 6%), which the docstring explains."""
+    train = lab.make_dataset(400, seed=0)
+    others = lab.make_dataset(6, seed=77, horse_fraction=0.0)
+    tagged = np.stack([lab.add_tag(im)[0] for im in others.images])
+    pred = np.ones(6, int)
+    for method in ("relatif", "tracin_cos"):
+        s = lab.helpfulness(lab_model, train.images, train.labels, tagged, pred, method=method)
+        assert s.shape == (6, 400)
+        assert train.tagged[np.argsort(-s, axis=1)[:, :10]].mean() >= 0.8, method
+    exact = lab.helpfulness(lab_model, train.images, train.labels, tagged, pred, method="exact")
+    lissa = lab.helpfulness(lab_model, train.images, train.labels, tagged, pred, method="lissa")
+    assert np.corrcoef(exact.ravel(), lissa.ravel())[0, 1] > 0.95  # LiSSA approximates the exact inverse

@@ -239,3 +239,4 @@ def test_lab_page_shows_the_shortcut_and_spray():
     assert values["Non-horses called horse once tagged"] == "100%"
     assert any("on the tag" in m.value for m in at.markdown)
     assert at.dataframe and at.get("plotly_chart")
+    assert any("Tagged images among the 10 most helpful: **10/10**" in m.value for m in at.markdown)

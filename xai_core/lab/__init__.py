@@ -6,8 +6,10 @@
     data = lab.make_dataset(200, seed=1)  # images, labels, tagged, masks, tag_boxes
 """
 
+from . import influence
 from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
 from .data_randomisation import map_similarity, shuffled_label_model
+from .influence import helpfulness
 from .model import (
            LabCNN,
            accuracy,
@@ -21,6 +23,7 @@ from .model import (
 )
 from .spray import SprayResult, spray
 
-__all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "SprayResult", "accuracy", "add_tag", "as_spec", "load_lab_model",
+__all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "SprayResult", "accuracy", "add_tag", "as_spec", "helpfulness", "influence",
+           "load_lab_model",
            "make_dataset", "map_similarity", "maps_for", "pointing_on_tag_and_object", "shortcut_report",
            "shuffled_label_model", "spray", "to_tensor", "train"]
