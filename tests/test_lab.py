@@ -91,3 +91,16 @@ def test_influence_puts_tagged_horses_first_for_a_tag_driven_prediction(lab_mode
     exact = lab.helpfulness(lab_model, train.images, train.labels, tagged, pred, method="exact")
     lissa = lab.helpfulness(lab_model, train.images, train.labels, tagged, pred, method="lissa")
     assert np.corrcoef(exact.ravel(), lissa.ravel())[0, 1] > 0.95  # LiSSA approximates the exact inverse
+
+
+def test_roar_removes_exactly_the_top_pixels_and_reports_every_fraction(lab_model):
+    img = np.zeros((2, 4, 4, 3), np.uint8)
+    maps = np.arange(32, dtype=np.float32).reshape(2, 4, 4)
+    out = lab.roar.remove_top(img, maps, 0.25, np.array([9, 9, 9]))
+    assert (out[:, 3] == 9).all() and (out[:, :3] == 0).all()  # the 4 highest-ranked pixels: the last row
+    seen = []
+    r = lab.roar.roar(lab_model, lab.make_dataset(96, seed=0), lab.make_dataset(40, seed=1), ["gradcam"],
+                      fractions=(0.1, 0.5), epochs=1, progress=lambda f, t: seen.append(f))
+    assert set(r) == {"random", "gradcam"} and all(len(v) == 3 for v in r.values())
+    assert all(0.0 <= a <= 1.0 for v in r.values() for a in v) and r["random"][0] == r["gradcam"][0]
+    assert seen[0] == 0.0 and seen[-1] == 1.0

@@ -127,3 +127,23 @@ for title, order in (("most helpful", np.argsort(-scores)[:8]), ("most harmful",
 top = np.argsort(-scores)[:10]
 st.markdown(f"Tagged images among the 10 most helpful: **{int(pool.tagged[top].sum())}/10** "
             f"(they are {pool.tagged.mean():.0%} of the pool).")
+
+st.subheader("7 · ROAR: remove the evidence and retrain")
+st.caption("Hooker et al. (2019): replace each image's top-k% pixels (by the explainer's ranking) with the mean "
+           "colour, retrain from scratch, and measure accuracy; a ranking that finds what the model needs should hurt "
+           "more than a random one. Caveat (Rong et al. 2022, ROAD): the shape of what was removed can itself give the "
+           "class away, so a retrained model may recover — read the curve, not just one point.")
+if st.button("🔁 Run ROAR (800 images, 3 fractions, about 3 minutes on a CPU)", key="lab_roar"):
+    bar = widgets.LazyProgress(st.empty(), "ROAR")
+    st.session_state["lab_roar"] = lab.roar.roar(model, dataset(800, 0, 0.9), dataset(300, 123, 0.9),
+                                                 ["gradcam", "gradient"], fractions=(0.05, 0.2, 0.5), progress=bar)
+    bar.clear()
+curves = st.session_state.get("lab_roar")
+if curves:
+    fig = go.Figure()
+    for name, acc in curves.items():
+        fig.add_trace(go.Scatter(x=[0, 5, 20, 50], y=acc, mode="lines+markers", name=name,
+                                 line=dict(dash="dot" if name == "random" else "solid")))
+    fig.update_layout(height=320, margin=dict(l=8, r=8, t=30, b=8), xaxis_title="% of pixels removed",
+                      yaxis=dict(title="test accuracy after retraining", range=[0, 1.02]), title="ROAR")
+    st.plotly_chart(fig, width="stretch", key="lab_roar_fig", config={"displayModeBar": False})
