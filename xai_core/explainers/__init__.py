@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     integrated_gradients,
     kernel_shap,
     lime,
+    lrp,
     meaningful_perturbation,
     occlusion,
     rise,

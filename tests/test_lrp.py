@@ -1,0 +1,46 @@
+"""LRP through Zennit: conservation on a bias-free network, automatic BatchNorm folding, a clear refusal for
+models it cannot canonize, and the lab CNN's relevance on the watermark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import xai_core
+from xai_core import ExplainerError, get_explainer, lab
+
+
+def test_epsilon_rule_conserves_the_logit_on_a_bias_free_relu_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16, bias=False), nn.ReLU(), nn.Linear(16, 3, bias=False))
+    spec = xai_core.from_module(net, ["a", "b", "c"], input_size=(8, 8), device="cpu")
+    x = torch.rand(2, 3, 8, 8)
+    target = torch.tensor([0, 2])
+    rel = get_explainer("lrp")(spec, x, target, composite="epsilon_plus")
+    with torch.no_grad():
+        logits = net(x)[torch.arange(2), target]
+    torch.testing.assert_close(rel.sum(dim=(1, 2)), logits, rtol=1e-3, atol=1e-5)
+
+
+def test_batchnorm_is_folded_on_the_bundled_model_and_parameters_are_restored(lite0, chelsea):
+    before = {k: v.clone() for k, v in lite0.module.state_dict().items()}
+    e = xai_core.explain(lite0, chelsea, "lrp")
+    assert np.isfinite(e.map).all() and np.abs(e.map).max() > 0
+    assert all(torch.equal(before[k], v) for k, v in lite0.module.state_dict().items())
+
+
+def test_a_batchnorm_after_a_relu_is_refused_with_a_clear_message():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 2))
+    spec = xai_core.from_module(net, ["a", "b"], input_size=(8, 8), device="cpu")
+    with pytest.raises(ExplainerError, match="LRP cannot canonize"):
+        get_explainer("lrp")(spec, torch.rand(1, 3, 8, 8), torch.tensor([0]))
+
+
+def test_lrp_finds_the_watermark_on_the_lab_model():
+    model = xai_core.load_model("lab_horse_cnn", device="cpu")
+    d = lab.make_dataset(40, seed=3, horse_fraction=1.0, tag_fraction=1.0)
+    maps = lab.maps_for(model, d.images, "lrp")
+    assert lab.pointing_on_tag_and_object(maps, d)["on the tag"] > 0.8
