@@ -52,7 +52,7 @@ for c, (k, v) in zip(cols, report.items(), strict=True):
     c.metric(k.capitalize(), f"{v:.0%}")
 
 st.subheader("3 · Where does the model look?")
-method = st.selectbox("Explainer", ["gradcam", "gradient", "integrated_gradients", "occlusion", "rise"],
+method = st.selectbox("Explainer", ["gradcam", "lrp", "gradient", "integrated_gradients", "occlusion", "rise"],
                       format_func=lambda m: xc.get_explainer(m).title, key="lab_method")
 horses = dataset(80, 7, 0.5, 1.0)
 hmaps = services.memo(("lab_maps", id(model.module), method), lambda: lab.maps_for(model, horses.images, method))
