@@ -240,3 +240,14 @@ def test_lab_page_shows_the_shortcut_and_spray():
     assert any("on the tag" in m.value for m in at.markdown)
     assert at.dataframe and at.get("plotly_chart")
     assert any("Tagged images among the 10 most helpful: **10/10**" in m.value for m in at.markdown)
+
+
+def test_lab_model_manipulation_section_runs():
+    at = _app()
+    at.switch_page("views/lab.py").run()
+    at.button(key="lab_fool").click().run()
+    _no_traceback(at)
+    assert not at.error, [e.value for e in at.error]
+    labels = [m.label for m in at.metric]
+    assert "Accuracy before" in labels and "Accuracy after" in labels
+    assert any("mass in the corner" in m.value for m in at.markdown)

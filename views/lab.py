@@ -147,3 +147,29 @@ if curves:
     fig.update_layout(height=320, margin=dict(l=8, r=8, t=30, b=8), xaxis_title="% of pixels removed",
                       yaxis=dict(title="test accuracy after retraining", range=[0, 1.02]), title="ROAR")
     st.plotly_chart(fig, width="stretch", key="lab_roar_fig", config={"displayModeBar": False})
+
+st.subheader("8 · Model manipulation: make Grad-CAM lie")
+st.caption("Heo et al. (2019): fine-tune the model with a fooling loss that pushes Grad-CAM into the top-left corner, "
+           "plus the usual classification loss. The accuracy stays; does the explanation? And do other explainers "
+           "follow?")
+if st.button("😈 Fine-tune the lab CNN to fool Grad-CAM (about 15 s)", key="lab_fool"):
+    bar = widgets.LazyProgress(st.empty(), "Fooling")
+    st.session_state["lab_fooled"] = lab.model_manipulation.fool_gradcam(model, dataset(600, 0, 0.9), epochs=6,
+                                                                         progress=bar)
+    bar.clear()
+fooled = st.session_state.get("lab_fooled")
+if fooled is not None:
+    test = dataset(300, 123, 0.9)
+    c1, c2 = st.columns(2)
+    c1.metric("Accuracy before", f"{lab.accuracy(model, test.images, test.labels):.1%}")
+    c2.metric("Accuracy after", f"{lab.accuracy(fooled, test.images, test.labels):.1%}")
+    found = services.memo(("lab_fool_cmp", id(model.module), id(fooled.module)),
+                          lambda: lab.model_manipulation.compare(model, fooled, horses.images[:24]))
+    for m, (before, after, s0, s1) in found.items():
+        st.markdown(f"**{xc.get_explainer(m).title}**: mass in the corner {s0:.0%} → **{s1:.0%}**")
+        for row, maps_ in (("before", before), ("after", after)):
+            cols = st.columns([1] + [1] * 8)
+            cols[0].caption(row)
+            for c, i in zip(cols[1:], range(8), strict=True):
+                c.image(overlay_small(horses.images[i], maps_[i], False, alpha=0.6, cmap="inferno", side=128),
+                        width="stretch")
