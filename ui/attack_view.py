@@ -38,6 +38,8 @@ def render(ctx: Context) -> None:
         if not target.any():
             st.error("The box is empty: give it a width and a height.")
             return
+        # Any click reruns the script, which interrupts the attack at its next progress report: that is the Stop.
+        st.button("⏹️ Stop", key="attack_stop", help="Stops the attack; the last finished result stays.")
         bar = widgets.LazyProgress(st.empty(), "Attacking")
         try:
             r = sanity.manipulate(ctx.model, ctx.image, target, method=method, epsilon=eps / 255, steps=steps,
