@@ -64,14 +64,15 @@ def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
         if page.locator("[data-testid='stException']").count():
             pytest.fail("the app shows a traceback")
         idle = page.locator("[data-testid='stStatusWidget']").count() == 0
-        if idle and page.get_by_text(f"Explaining {label}").count() == 1:
-            facts = page.locator("[data-testid='stCaptionContainer']").filter(has_text=re.compile(r"^\d+\.\d\d s · "))
-            assert facts.count() == n, facts.all_inner_texts()
-            assert page.locator(".stPlotlyChart").count() == n + 1
-            assert page.get_by_text("Download the grid as PNG").count() == 1
+        facts = page.locator("[data-testid='stCaptionContainer']").filter(has_text=re.compile(r"^\d+\.\d\d s · "))
+        # Poll until every part is there: the DOM can be read between two deltas of the same run.
+        state = (idle, page.get_by_text(f"Explaining {label}").count(), facts.count(),
+                 page.locator(".stPlotlyChart").count(), page.get_by_text("Download the grid as PNG").count())
+        if state == (True, 1, n, n + 1, 1):
             return
         time.sleep(1)
-    pytest.fail(f"no finished run with {n} heatmaps for {label} after {timeout_s} s")
+    pytest.fail(f"no finished run with {n} heatmaps for {label} after {timeout_s} s; last seen (idle, label, facts, "
+                f"charts, download) = {state}")
 
 
 def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:
