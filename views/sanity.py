@@ -4,6 +4,7 @@ import streamlit as st
 
 import xai_core as xc
 from ui import attack_view, maps, sanity_view, services, sidebar, state, widgets
+from ui.evaluation import explainer_titles
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
@@ -20,7 +21,7 @@ randomisation, attack = st.tabs(["🎲 Model randomisation", "🎯 Attack an exp
 with attack:
     attack_view.render(ctx)
 with randomisation:
-    titles = {s.id: s.title for s in xc.list_explainers()}
+    titles = explainer_titles()
     choice = st.session_state.get(state.CHOICE, {})
     c1, c2, c3 = st.columns([3, 1, 1])
     chosen = c1.multiselect("Explainers", list(titles), default=DEFAULTS, format_func=titles.get, key="sanity_explainers")

@@ -49,30 +49,42 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
+def fit(module: nn.Module, n: int, loss_of: Callable[[torch.Tensor], torch.Tensor], *, epochs: int, lr: float,
+        batch: int, gen: torch.Generator, progress: Callable[[float, str], None] | None = None, every: int = 10,
+        text: Callable[[int, float], str] = lambda ep, loss: f"loss {loss:.3f}") -> nn.Module:
+    """Adam over ``epochs`` shuffled passes of ``n`` examples; ``loss_of(indices)`` gives a batch's loss and
+    ``text(epoch, loss)`` the progress line, reported every ``every`` steps. Returns the module in eval mode."""
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    steps, done = epochs * -(-n // batch), 0
+    module.train()
+    for ep in range(epochs):
+        for idx in torch.randperm(n, generator=gen).split(batch):
+            loss = loss_of(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(done / steps, text(ep, float(loss)))
+    return module.eval()
+
+
 def train(data: LabSet, *, epochs: int = 6, lr: float = 2e-3, batch: int = 64, seed: int = 0,
           progress: Callable[[float, str], None] | None = None) -> LabCNN:
     """Adam on cross-entropy, deterministic from ``seed`` (CPU)."""
     torch.manual_seed(seed)
     model = LabCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = to_tensor(data.images), torch.from_numpy(data.labels)
     gen = torch.Generator().manual_seed(seed)
-    steps = epochs * -(-len(y) // batch)
-    done = 0
-    model.train()
-    for ep in range(epochs):
-        for idx in torch.randperm(len(y), generator=gen).split(batch):
-            xb = x[idx]
-            flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips; the tag stays bottom-left
-            xb[flip] = xb[flip].flip(-1)
-            loss = nn.functional.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if progress is not None and done % 10 == 0:
-                progress(done / steps, f"epoch {ep + 1}/{epochs}, loss {float(loss):.3f}")
-    return model.eval()
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        xb = x[idx]
+        flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips; the tag stays bottom-left
+        xb[flip] = xb[flip].flip(-1)
+        return nn.functional.cross_entropy(model(xb), y[idx])
+
+    return fit(model, len(y), loss_of, epochs=epochs, lr=lr, batch=batch, gen=gen, progress=progress,
+               text=lambda ep, loss: f"epoch {ep + 1}/{epochs}, loss {loss:.3f}")
 
 
 def load_lab_model(device: torch.device | str | None = None) -> ModelSpec:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..models.spec import ModelSpec
 from .data import SIZE, LabSet
-from .model import as_spec, maps_for, to_tensor
+from .model import as_spec, fit, maps_for, to_tensor
 
 Progress = Callable[[float, str], None]
 
@@ -35,27 +35,20 @@ def fool_gradcam(model: ModelSpec, data: LabSet, *, weight: float = 0.5, margin:
     """A fine-tuned copy: cross-entropy + ``weight`` · (mean ReLU(CAM) outside the corner + mean ReLU(margin − CAM)
     inside it), the CAM of each image's own label."""
     module = copy.deepcopy(model.module).cpu().float().to(memory_format=torch.contiguous_format).requires_grad_(True)
-    module.train()
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
     x, y = to_tensor(data.images), torch.from_numpy(data.labels)
-    gen = torch.Generator().manual_seed(seed)
     inside = corner_mask(SIZE // 4)
     outside = 1 - inside
-    steps, done = epochs * -(-len(y) // batch), 0
-    for ep in range(epochs):
-        for idx in torch.randperm(len(y), generator=gen).split(batch):
-            feats = module.features(x[idx])
-            logits = module.fc(module.flat(module.pool(feats)))
-            cam = torch.einsum("bk,bkhw->bhw", module.fc.weight[y[idx]], feats)
-            fool = (F.relu(cam) * outside).mean() / outside.mean() + (F.relu(margin - cam) * inside).mean() / inside.mean()
-            loss = F.cross_entropy(logits, y[idx]) + weight * fool
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if progress is not None and done % 10 == 0:
-                progress(done / steps, f"fine-tuning, epoch {ep + 1}/{epochs}")
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        feats = module.features(x[idx])
+        logits = module.fc(module.flat(module.pool(feats)))
+        cam = torch.einsum("bk,bkhw->bhw", module.fc.weight[y[idx]], feats)
+        fool = (F.relu(cam) * outside).mean() / outside.mean() + (F.relu(margin - cam) * inside).mean() / inside.mean()
+        return F.cross_entropy(logits, y[idx]) + weight * fool
+
+    fit(module, len(y), loss_of, epochs=epochs, lr=lr, batch=batch, gen=torch.Generator().manual_seed(seed),
+        progress=progress, text=lambda ep, _loss: f"fine-tuning, epoch {ep + 1}/{epochs}")
     module.eval().requires_grad_(False)
     return as_spec(module, model.device, provenance="fine-tuned to show Grad-CAM in the top-left corner (Heo et al. 2019)")
 
