@@ -121,7 +121,8 @@ def maps_for(model: ModelSpec, images: np.ndarray, method: str = "gradcam", targ
 
     x = to_tensor(images).to(model.device)
     t = torch.full((len(images),), int(target), dtype=torch.long, device=model.device)
-    return get_explainer(method)(model, x, t, **params).float().cpu().numpy()
+    with model.lock:  # a background job (ROAR) may explain with the same model while the page does
+        return get_explainer(method)(model, x, t, **params).float().cpu().numpy()
 
 
 def pointing_on_tag_and_object(maps: np.ndarray, data: LabSet, tolerance: int = 2) -> dict[str, float]:
