@@ -103,7 +103,7 @@ def test_roar_removes_exactly_the_top_pixels_and_reports_every_fraction(lab_mode
                       fractions=(0.1, 0.5), epochs=1, progress=lambda f, t: seen.append(f))
     assert set(r) == {"random", "gradcam"} and all(len(v) == 3 for v in r.values())
     assert all(0.0 <= a <= 1.0 for v in r.values() for a in v) and r["random"][0] == r["gradcam"][0]
-    assert seen[0] == 0.0 and seen[-1] == 1.0
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
 
 
 def test_model_manipulation_moves_gradcam_to_the_corner_and_keeps_accuracy(lab_model):

@@ -251,3 +251,49 @@ def test_lab_model_manipulation_section_runs():
     labels = [m.label for m in at.metric]
     assert "Accuracy before" in labels and "Accuracy after" in labels
     assert any("mass in the corner" in m.value for m in at.markdown)
+
+
+def _lab(part: str) -> AppTest:
+    at = _app()
+    at.switch_page("views/lab.py").run()
+    at.button_group(key="lab_part").set_value(part).run()
+    _no_traceback(at)
+    return at
+
+
+def test_lab_imagenet_w_part_shows_the_carton_shift_and_the_maps():
+    at = _lab("imagenet_w")
+    assert not at.error, [e.value for e in at.error]
+    assert any("raises p(carton) on **7 of 7** images" in m.value for m in at.markdown)
+    assert len(at.dataframe) == 2 and at.get("plotly_chart")  # per image, and mass in the box over all images
+    assert any(d.label.startswith("⬇️ Download the table") for d in at.get("download_button"))
+
+
+def test_lab_own_data_runs_as_a_background_job_and_refuses_a_broken_zip():
+    at = _lab("own")
+    at.sidebar.selectbox(key="model_choice").set_value("lab_horse_cnn").run()
+    at.file_uploader(key="own_zip").upload("data.zip", b"PK\x03\x04 broken", "application/zip").run()
+    assert any("not a readable zip" in e.value for e in at.error)
+    at.file_uploader(key="own_zip").clear().run()
+    at.toggle(key="own_example").set_value(True).run()
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="own_data_job_start").click().run()
+    _no_traceback(at)
+    job = at.session_state["own_data_job"]
+    assert job.wait(300).done and job.error is None, job.error
+    at.run()
+    _no_traceback(at)
+    assert any("Explaining your data finished" in c.value for c in at.caption)
+    assert len(at.dataframe) >= 3 and at.get("plotly_chart")  # summary, per class, per image; SpRAy eigenvalues
+    assert any(d.label.startswith("⬇️ Download per-image results") for d in at.get("download_button"))
+
+
+def test_lab_roar_runs_in_the_background_and_stops():
+    at = _lab("horse")
+    at.button(key="lab_roar_job_start").click().run()
+    job = at.session_state["lab_roar_job"]
+    assert not job.done and at.get("progress")
+    at.button(key="lab_roar_job_stop").click().run()
+    assert job.wait(300).done and job.cancelled
+    at.run()
+    assert any("ROAR was stopped" in w.value for w in at.warning)

@@ -51,10 +51,10 @@ def _visible(name: str) -> bool:
 
 
 def _strip_wrapper(paths: list[str]) -> int:
-    """How many leading folders all paths share (a zipped folder wraps everything in one)."""
+    """How many leading folders all paths share above the class folders (a zipped folder wraps everything in one)."""
     parts = [PurePosixPath(p).parts for p in paths]
     depth = 0
-    while all(len(p) > depth + 1 for p in parts) and len({p[depth] for p in parts}) == 1:
+    while all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
         depth += 1
     return depth
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .data import LabSet
+from ..models.spec import ModelSpec
 from .model import accuracy, as_spec, maps_for, train
 
 Progress = Callable[[float, str], None]
@@ -33,25 +34,30 @@ def roar(model, train_set: LabSet, test_set: LabSet, methods: list[str], fractio
     """Test accuracy after removing and retraining, per ranking ('random' included) and fraction; the first entry
     of every list is the accuracy with nothing removed. Rankings come from ``model`` (explaining each image's
     label)."""
+    report = progress or (lambda f, t: None)
     fill = train_set.images.reshape(-1, 3).mean(0)
     rng = np.random.default_rng(seed)
     ranks = {"random": (rng.random(train_set.images.shape[:3]), rng.random(test_set.images.shape[:3]))}
     for m in methods:
+        report(0.0, f"ranking pixels with {m}")
         ranks[m] = (_maps(model, train_set, m), _maps(model, test_set, m))
-    base = as_spec(train(train_set, epochs=epochs, seed=seed), "cpu")
+    total = 1 + len(ranks) * len(fractions)
+
+    def retrain(data: LabSet, done: int, what: str) -> ModelSpec:
+        return as_spec(train(data, epochs=epochs, seed=seed,
+                             progress=lambda f, t: report((done + f) / total, f"{what}: {t}")), "cpu")
+
+    base = retrain(train_set, 0, "training on the intact images")
     result = {name: [accuracy(base, test_set.images, test_set.labels)] for name in ranks}
-    total, done = len(ranks) * len(fractions), 0
+    done = 1
     for name, (mtr, mte) in ranks.items():
         for f in fractions:
-            if progress is not None:
-                progress(done / total, f"{name}: remove {f:.0%} and retrain")
             tr = LabSet(remove_top(train_set.images, mtr, f, fill), train_set.labels, train_set.tagged,
                         train_set.masks, train_set.tag_boxes)
-            retrained = as_spec(train(tr, epochs=epochs, seed=seed), "cpu")
+            retrained = retrain(tr, done, f"{name}: remove {f:.0%} and retrain")
             result[name].append(accuracy(retrained, remove_top(test_set.images, mte, f, fill), test_set.labels))
             done += 1
-    if progress is not None:
-        progress(1.0, "done")
+    report(1.0, "done")
     return result
 
 
