@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .data import LabSet
 from ..models.spec import ModelSpec
+from .data import LabSet
 from .model import accuracy, as_spec, maps_for, train
 
 Progress = Callable[[float, str], None]
