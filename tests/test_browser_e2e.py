@@ -137,3 +137,34 @@ def test_upload_and_see_heatmaps(server, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "explain_upload.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0
         browser.close()
+
+
+def test_lab_imagenet_w_and_own_data_in_the_background(server, tmp_path):
+    """The lab's ImageNet-W part, then a class-folder zip uploaded and explained as a background job."""
+    from playwright.sync_api import sync_playwright
+
+    from xai_core.lab import folders
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    example = tmp_path / "example.zip"
+    example.write_bytes(folders.example_zip())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 2600})
+        page.goto(server + "/lab", wait_until="domcontentloaded")
+        _wait_idle_with(page, "Pointing game over the")
+        page.get_by_role("radio", name="ImageNet-W: a real model's watermark").click()
+        _wait_idle_with(page, "Over all 7 images")
+        assert page.get_by_text(re.compile(r"raises p\(carton\) on 7 of 7 images")).count() == 1
+        page.screenshot(path=str(ARTIFACTS / "lab_imagenet_w.png"))
+        page.get_by_role("radio", name="Your own data").click()
+        _wait_idle_with(page, "Zip of class folders")
+        page.locator("input[type='file']").last.set_input_files(str(example))
+        _wait_idle_with(page, "Explain all 80 images")
+        page.get_by_role("button", name="▶️ Explain all 80 images").click()
+        page.get_by_text(re.compile("runs in the background")).first.wait_for(timeout=60_000)
+        _wait_idle_with(page, "Explaining your data finished in")
+        _wait_idle_with(page, "SpRAy within a class")
+        page.mouse.move(5, 5)
+        page.screenshot(path=str(ARTIFACTS / "lab_own_data.png"))
+        browser.close()

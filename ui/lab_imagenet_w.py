@@ -61,14 +61,14 @@ def render(ctx: Context) -> None:
     with st.spinner("Explaining 'carton' with and without the watermark…"):
         found = _points(model, key, pool, name, ctx.digest, chosen)
     cols = st.columns(1 + len(chosen))
-    cols[0].image(clean, caption="clean", width="stretch")
-    cols[0].image(marked, caption="watermarked (box: the text)", width="stretch")
+    cols[0].image(clean, caption="clean ↓ watermarked", width="stretch")
+    cols[0].image(marked, caption="box: the watermark text", width="stretch")
     for c, m in zip(cols[1:], chosen, strict=True):
         f = found[m]
         c.image(overlay_small(clean, f["clean"], f["signed"], alpha=0.6, cmap="inferno"),
-                caption=f"{xc.get_explainer(m).title}: {f['mass_clean']:.0%} in the box (clean)", width="stretch")
+                caption=f"{_short(m)} · {f['mass_clean']:.0%} in box", width="stretch")
         c.image(_boxed(overlay_small(marked, f["marked"], f["signed"], alpha=0.6, cmap="inferno"), box, marked.shape),
-                caption=f"{xc.get_explainer(m).title}: {f['mass_marked']:.0%} in the box (watermarked)", width="stretch")
+                caption=f"{_short(m)} · {f['mass_marked']:.0%} in box", width="stretch")
     st.caption(f"'in the box': share of the map's positive evidence for carton inside the watermark's text box, which "
                f"covers {chance:.0%} of the image — a map spread evenly would put {chance:.0%} there.")
     fast = [m for m in chosen if m in FAST]
@@ -84,6 +84,10 @@ def render(ctx: Context) -> None:
         st.dataframe(pd.DataFrame([{**r, "method": xc.get_explainer(r["method"]).title} for r in rows]), hide_index=True,
                      width="stretch", column_config={c: st.column_config.NumberColumn(format="%.2f") for c in (
                          "mass in box, clean", "mass in box, watermarked")})
+
+
+def _short(method: str) -> str:
+    return xc.get_explainer(method).title.split(" (")[0]
 
 
 def _points(model: xc.ModelSpec, key: str, pool: dict[str, np.ndarray], name: str, digest: str,

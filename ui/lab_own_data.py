@@ -39,6 +39,9 @@ def render(ctx: Context) -> None:
     use_example = c2.toggle("Use the example zip (80 lab images with masks)", key="own_example", disabled=up is not None)
     c2.download_button("⬇️ Download the example zip", _example(), file_name="horse-watermark-example.zip",
                        mime="application/zip", key="own_example_dl")
+    if use_example and up is None and ctx.model.id != "lab_horse_cnn":
+        c2.caption("The example is made for the lab CNN: pick *Horse-watermark lab CNN* as the model in the sidebar "
+                   "to see its shortcut.")
     data = up.getvalue() if up is not None else _example() if use_example else None
     if data is None:
         return
