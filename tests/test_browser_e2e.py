@@ -80,7 +80,9 @@ def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:
     while time.time() < deadline:
         if page.locator("[data-testid='stException']").count():
             pytest.fail("the app shows a traceback: " + page.locator("[data-testid='stException']").first.inner_text())
-        if page.locator("[data-testid='stStatusWidget']").count() == 0 and page.get_by_text(text).count():
+        idle = page.locator("[data-testid='stStatusWidget']").count() == 0
+        # elements left from the previous run stay on screen, marked stale, until the new run replaces them
+        if idle and page.get_by_text(text).count() and page.locator("[data-stale='true']").count() == 0:
             return
         time.sleep(1)
     pytest.fail(f"{text!r} did not appear within {timeout_s} s")
