@@ -44,3 +44,35 @@ def test_lrp_finds_the_watermark_on_the_lab_model():
     d = lab.make_dataset(40, seed=3, horse_fraction=1.0, tag_fraction=1.0)
     maps = lab.maps_for(model, d.images, "lrp")
     assert lab.pointing_on_tag_and_object(maps, d)["on the tag"] > 0.8
+
+
+def test_resnet_residual_additions_are_canonized_so_relevance_is_conserved():
+    """torchvision ResNet-18 with zero biases (BN β and running mean 0, fc bias 0): with Zennit's block canonizers the
+    pixel relevance sums to the logit (without them it was ×256 off: each '+' passed relevance to both inputs)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.zero_()
+            m.running_mean.zero_()
+            m.running_var.uniform_(0.5, 2.0)
+    net.fc.bias.data.zero_()
+    spec = xai_core.from_module(net, ["a", "b", "c"], input_size=(64, 64), device="cpu")
+    x, target = torch.rand(2, 3, 64, 64), torch.tensor([0, 2])
+    extras: dict = {}
+    rel = get_explainer("lrp")(spec, x, target, composite="epsilon_plus", extras=extras)
+    with torch.no_grad():
+        logits = net(x)[torch.arange(2), target]
+    torch.testing.assert_close(rel.sum(dim=(1, 2)), logits, rtol=1e-3, atol=1e-5)
+    assert extras["relevance_kept"] == pytest.approx([1.0, 1.0], rel=1e-3)
+    assert sum(1 for m in net.modules() if hasattr(m, "canonizer_sum")) == 0  # the blocks are restored afterwards
+
+
+def test_layernorm_models_are_refused_with_alternatives():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.LayerNorm(4 * 8 * 8), nn.Linear(4 * 8 * 8, 2))
+    spec = xai_core.from_module(net, ["a", "b"], input_size=(8, 8), device="cpu")
+    with pytest.raises(ExplainerError, match="LRP has no rule here for LayerNorm.*Integrated Gradients"):
+        get_explainer("lrp")(spec, torch.rand(1, 3, 8, 8), torch.tensor([0]))

@@ -21,6 +21,8 @@ def facts(e: xc.Explanation) -> str:
         info.append(f"completeness gap {x['completeness_gap']:.1%}")
     if "efficiency_gap" in x:
         info.append(f"efficiency gap {x['efficiency_gap']:.2g}")
+    if "relevance_kept" in x:
+        info.append(f"pixels hold {x['relevance_kept']:.0%} of the logit")
     if "surrogate_r2" in x:
         info.append(f"surrogate R² {x['surrogate_r2']:.2f}")
     if "masks_used" in x:

@@ -38,6 +38,26 @@ def _bn_pairs(model: ModelSpec, x: torch.Tensor) -> list[tuple[list[str], str]]:
     return pairs
 
 
+def _refuse_unsupported(model: ModelSpec) -> None:
+    """LayerNorm and attention have no rule in these composites: relevance would leak silently, so refuse."""
+    odd = sorted({type(m).__name__ for m in model.module.modules() if isinstance(m, (nn.LayerNorm, nn.MultiheadAttention))})
+    if odd:
+        raise ExplainerError(f"LRP has no rule here for {', '.join(odd)} layers in {model.title} (transformer-style "
+                             "models need AttnLRP, Achtibat et al. 2024); its maps would not be conservative. Use "
+                             "Integrated Gradients, Gradient × Input or a perturbation method for this model.")
+
+
+def _residual_canonizers(model: ModelSpec) -> list:
+    """torchvision ResNet blocks add their shortcut with '+': Zennit's block canonizers route that addition through
+    a Sum module whose rule splits relevance in proportion to the two inputs, so relevance is conserved."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
+
+    kinds = {type(m) for m in model.module.modules()}
+    return ([ResNetBasicBlockCanonizer()] if BasicBlock in kinds else []) + \
+        ([ResNetBottleneckCanonizer()] if Bottleneck in kinds else [])
+
+
 @explainer(
     "lrp", title="LRP", family="relevance", signed=True,
     taxonomy=("local", "white-box", "post-hoc", "propagation"),
@@ -49,7 +69,7 @@ def _bn_pairs(model: ModelSpec, x: torch.Tensor) -> list[tuple[list[str], str]]:
                       "Which LRP rule each layer type uses (Zennit composites).", choices=COMPOSITES),),
 )
 def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: str = "epsilon_plus_flat",
-        **_: Any) -> torch.Tensor:
+        extras: dict | None = None, **_: Any) -> torch.Tensor:
     """Pixel relevance summed over colours (Bach et al. 2015), computed by Zennit with the chosen composite:
     ε for dense layers, z⁺ (or α2β1) for convolutions, the flat rule for the first layer; BatchNorm layers are
     merged into the layer before them (Zennit's NamedMergeBatchNorm) so the rules see one affine map."""
@@ -59,8 +79,10 @@ def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: s
 
     cls = {"epsilon_plus_flat": EpsilonPlusFlat, "epsilon_alpha2_beta1_flat": EpsilonAlpha2Beta1Flat,
            "epsilon_plus": EpsilonPlus}[composite]
+    _refuse_unsupported(model)
     pairs = _bn_pairs(model, x)
-    comp = cls(canonizers=[NamedMergeBatchNorm(pairs)] if pairs else None)
+    canonizers = ([NamedMergeBatchNorm(pairs)] if pairs else []) + _residual_canonizers(model)
+    comp = cls(canonizers=canonizers or None)
     with torch.inference_mode(False), torch.enable_grad():
         xi = x.detach().clone().contiguous().requires_grad_(True)
         onehot = torch.zeros(len(x), model.num_classes, device=x.device)
@@ -69,4 +91,7 @@ def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: s
             out, rel = attributor(xi, lambda z: z * onehot)  # start from the class logit itself (LRP's R = f_c(x))
     if not torch.isfinite(out).all():
         raise ExplainerError("The model returned NaN or infinite scores for this input.")
+    if extras is not None:  # LRP conserves relevance only without biases; report how much of the logit reached pixels
+        logit = out.detach().gather(1, target.view(-1, 1).to(out.device)).squeeze(1)
+        extras["relevance_kept"] = (rel.detach().sum((1, 2, 3)) / logit.where(logit.abs() > 1e-12, 1e-12)).tolist()
     return rel.detach().sum(1).float()
