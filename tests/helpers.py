@@ -202,3 +202,26 @@ def minmax(m: torch.Tensor | np.ndarray) -> np.ndarray:
     m = m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m, dtype=np.float64)
     m = m - m.min()
     return m / max(float(m.max()), 1e-12)
+
+
+def png_bytes(a: np.ndarray) -> bytes:
+    """An RGB/grey uint8 array as PNG file bytes."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """A zip file (bytes) holding ``files`` (path in the zip → content)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, d in files.items():
+            z.writestr(n, d)
+    return buf.getvalue()

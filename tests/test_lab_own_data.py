@@ -3,31 +3,15 @@ model classes, and the analysis — per-class accuracy, localisation where masks
 
 from __future__ import annotations
 
-import io
 import math
-import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import png_bytes, zip_bytes
 
 import xai_core
 from xai_core import ImageError
 from xai_core.lab import folders, own_data
-
-
-def _png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +35,7 @@ def test_example_zip_reads_as_two_classes_with_a_mask_per_image(example):
 
 def test_boxes_csv_gives_regions_and_unreadable_files_are_skipped_with_a_note():
     img = np.full((100, 200, 3), 90, np.uint8)
-    data = _zip({"a/1.png": _png(img), "a/2.png": b"not an image", "b/3.png": _png(img),
+    data = zip_bytes({"a/1.png": png_bytes(img), "a/2.png": b"not an image", "b/3.png": png_bytes(img),
                  "boxes.csv": b"filename,x0,y0,x1,y1\n1.png,10,20,50,60\n", "__MACOSX/a/._1.png": b"junk"})
     fs = folders.read_class_zip(data)
     assert fs.names == ["a/1.png", "b/3.png"] and fs.classes == ["a", "b"]
@@ -61,9 +45,9 @@ def test_boxes_csv_gives_regions_and_unreadable_files_are_skipped_with_a_note():
 
 @pytest.mark.parametrize(("data", "message"), [
     (b"PK\x03\x04 broken", "not a readable zip"),
-    (_zip({"notes.txt": b"hello"}), "holds no images"),
-    (_zip({"1.png": b"x", "2.png": b"y"}), "not in a class folder"),
-    (_zip({"a/1.png": b"x"}), "None of the images"),
+    (zip_bytes({"notes.txt": b"hello"}), "holds no images"),
+    (zip_bytes({"1.png": b"x", "2.png": b"y"}), "not in a class folder"),
+    (zip_bytes({"a/1.png": b"x"}), "None of the images"),
 ])
 def test_malformed_zips_get_a_message_that_says_the_expected_layout(data, message):
     with pytest.raises(ImageError, match=message):
@@ -71,12 +55,12 @@ def test_malformed_zips_get_a_message_that_says_the_expected_layout(data, messag
 
 
 def test_too_large_and_too_many(monkeypatch):
-    img = _png(np.zeros((8, 8, 3), np.uint8))
-    fs = folders.read_class_zip(_zip({f"c/{i}.png": img for i in range(5)}), limit=3)
+    img = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    fs = folders.read_class_zip(zip_bytes({f"c/{i}.png": img for i in range(5)}), limit=3)
     assert len(fs) == 3 and "first 3" in fs.notes[0]
     monkeypatch.setattr(folders, "MAX_ZIP_BYTES", 10)
     with pytest.raises(ImageError, match="MB are accepted"):
-        folders.read_class_zip(_zip({"c/1.png": img}))
+        folders.read_class_zip(zip_bytes({"c/1.png": img}))
 
 
 def test_folders_match_model_classes_by_name_or_index():
@@ -101,16 +85,16 @@ def test_analysis_finds_the_shortcut_in_uploaded_data(lab_model, example):
 
 
 def test_analysis_without_matching_classes_explains_the_top1_and_leaves_accuracy_empty(lite0):
-    img = _png(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
-    fs = folders.read_class_zip(_zip({f"blobs/{i}.png": img for i in range(3)}))
+    img = png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    fs = folders.read_class_zip(zip_bytes({f"blobs/{i}.png": img for i in range(3)}))
     rep = own_data.analyse(lite0, fs, "gradient")
     assert all(r["correct"] is None and r["explained class"] == r["predicted"] for r in rep.rows)
     assert math.isnan(rep.per_class[0]["accuracy"]) and isinstance(rep.spray["blobs"], str)  # too few for SpRAy
 
 
 def test_a_single_class_folder_is_one_class_and_loose_images_beside_folders_are_refused():
-    img = _png(np.zeros((8, 8, 3), np.uint8))
-    assert folders.read_class_zip(_zip({"cats/1.png": img, "cats/2.png": img})).classes == ["cats"]
-    assert folders.read_class_zip(_zip({"data/cats/1.png": img, "data/dogs/2.png": img})).classes == ["cats", "dogs"]
+    img = png_bytes(np.zeros((8, 8, 3), np.uint8))
+    assert folders.read_class_zip(zip_bytes({"cats/1.png": img, "cats/2.png": img})).classes == ["cats"]
+    assert folders.read_class_zip(zip_bytes({"data/cats/1.png": img, "data/dogs/2.png": img})).classes == ["cats", "dogs"]
     with pytest.raises(ImageError, match=r"not in a class folder \(3.png"):
-        folders.read_class_zip(_zip({"cats/1.png": img, "dogs/2.png": img, "3.png": img}))
+        folders.read_class_zip(zip_bytes({"cats/1.png": img, "dogs/2.png": img, "3.png": img}))

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import numpy as np
 import pytest
-from helpers import PATCH_COLS, PATCH_ROWS, SIZE, random_image
-from PIL import Image
+from helpers import PATCH_COLS, PATCH_ROWS, SIZE, png_bytes, random_image, zip_bytes
 
 from xai_core import ImageError, metrics
 
 
-def _png(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for n, d in files.items():
-            z.writestr(n, d)
-    return buf.getvalue()
-
-
 def test_zip_with_boxes_nested_folders_and_a_broken_file():
     big = random_image(1500, 2000, seed=1)
-    data = _zip({"set/a.png": _png(random_image(40, 50)), "set/sub/b.png": _png(big), "set/bad.png": b"not an image",
-                 "readme.txt": b"hello", "__MACOSX/set/._a.png": b"junk"})
+    data = zip_bytes({"set/a.png": png_bytes(random_image(40, 50)), "set/sub/b.png": png_bytes(big),
+                      "set/bad.png": b"not an image", "readme.txt": b"hello", "__MACOSX/set/._a.png": b"junk"})
     boxes = metrics.parse_boxes("filename,x0,y0,x1,y1\nb.png,100,200,1100,900\nset/a.png,1,2,3,4\n")
     items, notes = metrics.read_zip(data, boxes)
     assert [it.name for it in items] == ["set/a.png", "set/sub/b.png"]
@@ -44,10 +26,10 @@ def test_bad_archives_and_box_files_get_clear_messages():
     with pytest.raises(ImageError, match="not a readable zip"):
         metrics.read_zip(b"PNG pretending")
     with pytest.raises(ImageError, match="holds no images"):
-        metrics.read_zip(_zip({"a.txt": b"x"}))
+        metrics.read_zip(zip_bytes({"a.txt": b"x"}))
     with pytest.raises(ImageError, match="line 2 should be filename,x0,y0,x1,y1"):
         metrics.parse_boxes("a.png,1,2,3,4\nb.png,1,2\n")
-    items, notes = metrics.read_zip(_zip({f"{i:03d}.png": _png(random_image(8, 8, i)) for i in range(5)}), limit=3)
+    items, notes = metrics.read_zip(zip_bytes({f"{i:03d}.png": png_bytes(random_image(8, 8, i)) for i in range(5)}), limit=3)
     assert len(items) == 3 and "first 3" in notes[0]
 
 

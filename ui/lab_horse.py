@@ -41,8 +41,11 @@ def render() -> None:
         c.image(overlay_small(horses.images[i], hmaps[i], False, alpha=0.6, cmap="inferno", side=128),
                 caption="tagged" if horses.tagged[i] else "no tag", width="stretch")
     pg = lab.pointing_on_tag_and_object(hmaps, horses)
-    st.markdown(f"Pointing game over the {int(horses.tagged.sum())} tagged horses (the map's maximum within 2 px): "
-                f"**{pg['on the tag']:.0%} on the tag**, {pg['on the object']:.0%} on the horse.")
+    share = float(np.mean([(b[2] - b[0]) * (b[3] - b[1]) for b in horses.tag_boxes[horses.tagged]])) / lab.SIZE ** 2
+    st.markdown(f"Over the {int(horses.tagged.sum())} tagged horses — pointing game (the map's maximum within 2 px): "
+                f"**{pg['on the tag']:.0%} on the tag**, {pg['on the object']:.0%} on the horse; energy in the region "
+                f"(share of positive evidence): **{pg['mass on the tag']:.0%} in the tag box** (which covers "
+                f"{share:.0%} of the image), {pg['mass on the object']:.0%} on the horse.")
     _spray(model, method, horses, hmaps)
     lab_checks.render(model, method, horses, dataset)
 

@@ -65,7 +65,7 @@ def fit(module: nn.Module, n: int, loss_of: Callable[[torch.Tensor], torch.Tenso
             opt.step()
             done += 1
             if progress is not None and done % every == 0:
-                progress(done / steps, text(ep, float(loss)))
+                progress(done / steps, text(ep, float(loss.detach())))
     return module.eval()
 
 
@@ -126,13 +126,17 @@ def maps_for(model: ModelSpec, images: np.ndarray, method: str = "gradcam", targ
 
 
 def pointing_on_tag_and_object(maps: np.ndarray, data: LabSet, tolerance: int = 2) -> dict[str, float]:
-    """Pointing game of each map on its tag box and on its object mask, over the tagged images of ``data``."""
+    """Over the tagged images of ``data``: the pointing game on the tag box and on the object mask ('on the tag',
+    'on the object'), and the share of positive evidence in each ('mass on the tag', 'mass on the object')."""
     from ..metrics import box_region, get_metric
 
-    pg = get_metric("pointing_game").fn
+    pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
     idx = np.where(data.tagged)[0]
     if not len(idx):
-        return {"on the tag": float("nan"), "on the object": float("nan")}
-    tag = [pg(maps[i], box_region((SIZE, SIZE), tuple(data.tag_boxes[i])), tolerance=tolerance) for i in idx]
-    obj = [pg(maps[i], data.masks[i], tolerance=tolerance) for i in idx]
-    return {"on the tag": float(np.mean(tag)), "on the object": float(np.mean(obj))}
+        return dict.fromkeys(("on the tag", "on the object", "mass on the tag", "mass on the object"), float("nan"))
+    tags = [box_region((SIZE, SIZE), tuple(data.tag_boxes[i])) for i in idx]
+    objs = [data.masks[i] for i in idx]
+    return {"on the tag": float(np.mean([pg(maps[i], r, tolerance=tolerance) for i, r in zip(idx, tags, strict=True)])),
+            "on the object": float(np.mean([pg(maps[i], r, tolerance=tolerance) for i, r in zip(idx, objs, strict=True)])),
+            "mass on the tag": float(np.mean([mass(maps[i], r) for i, r in zip(idx, tags, strict=True)])),
+            "mass on the object": float(np.mean([mass(maps[i], r) for i, r in zip(idx, objs, strict=True)]))}
