@@ -89,6 +89,7 @@ def _image() -> tuple:
 
 def render() -> Context:
     """Draw the sidebar; every page calls this first and gets the chosen model and image."""
+    services.threads()  # before the badge reads the thread count, whichever page opens first
     with st.sidebar:
         st.markdown("### 🔬 XAI Explorer")
         device = engine.device_label()
