@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -110,13 +109,18 @@ def test_rerun_is_served_from_cache():
     assert [c.value for c in at.caption if " s · " in c.value] == first  # same timings: nothing recomputed
 
 
-@pytest.mark.parametrize("page", ["views/methods.py"])
-def test_other_pages_render(page):
+def test_methods_page_lists_explainers_metrics_and_analyses():
+    import xai_core
+    from xai_core import metrics
+    from xai_core.catalogue import ANALYSES
+
     at = _app()
-    at.switch_page(page).run()
+    at.switch_page("views/methods.py").run()
     _no_traceback(at)
-    assert at.get("arrow_data_frame") or at.dataframe
-    assert len(at.expander) >= 9
+    assert [t.label for t in at.tabs] == ["Explainers", "Metrics", "Sanity checks and dataset debugging"]
+    assert len(at.dataframe) == 2
+    assert len(at.expander) == len(xai_core.list_explainers()) + len(metrics.list_metrics()) + 1  # + the sidebar's
+    assert any("SpRAy" in m.value and "1902.10178" in m.value for m in at.markdown) and len(ANALYSES) >= 8
 
 
 def test_lime_and_rise_render_with_small_sample_counts():

@@ -4,23 +4,36 @@ import streamlit as st
 
 import xai_core as xc
 from ui import sidebar
+from xai_core import metrics
+from xai_core.catalogue import ANALYSES
 
 sidebar.render()
 
 st.title("Methods")
-st.caption("Every explainer in XAI Explorer, with its family, taxonomy, cost and the paper it comes from. "
-           "This page is generated from the registry: a new method appears here by itself.")
+st.caption("Every explainer, metric and analysis in XAI Explorer, with the paper it comes from. The explainer and "
+           "metric tables are generated from their registries: a new method appears here by itself.")
+explainers, scores, analyses = st.tabs(["Explainers", "Metrics", "Sanity checks and dataset debugging"])
 
 specs = xc.list_explainers()
-st.dataframe(
+explainers.dataframe(
     [{"Method": s.title, "Family": s.family, "Signed": "yes" if s.signed else "no", "Cost": s.cost,
       "Taxonomy": ", ".join(s.taxonomy), "Stochastic": "yes" if s.stochastic else "no"} for s in specs],
     hide_index=True, width="stretch")
 
 for s in specs:
-    with st.expander(f"**{s.title}** · {s.family}"):
+    with explainers.expander(f"**{s.title}** · {s.family}"):
         st.markdown(s.summary)
         st.markdown(f"📄 {s.reference}")
         if s.params:
             st.markdown("Parameters: " + "; ".join(
                 f"*{p.label}* (default `{p.default or 'model default'}`) — {p.help}" for p in s.params))
+
+for m in metrics.list_metrics():
+    with scores.expander(f"**{m.title}** · {m.kind}, {m.better} is better"):
+        st.markdown(m.summary)
+        st.markdown(f"📄 {m.reference}")
+
+analyses.dataframe([{"Analysis": a.title, "Page": a.page, "What it does": a.summary} for a in ANALYSES],
+                   hide_index=True, width="stretch")
+for a in ANALYSES:
+    analyses.markdown(f"**{a.title}** — 📄 {a.reference}")
