@@ -98,3 +98,15 @@ def test_a_single_class_folder_is_one_class_and_loose_images_beside_folders_are_
     assert folders.read_class_zip(zip_bytes({"data/cats/1.png": img, "data/dogs/2.png": img})).classes == ["cats", "dogs"]
     with pytest.raises(ImageError, match=r"not in a class folder \(3.png"):
         folders.read_class_zip(zip_bytes({"cats/1.png": img, "dogs/2.png": img, "3.png": img}))
+
+
+def test_a_bad_mask_keeps_the_image_and_a_huge_member_is_skipped_before_reading(monkeypatch):
+    img = png_bytes(np.full((40, 40, 3), 120, np.uint8))
+    data = zip_bytes({"a/1.png": img, "a/1_mask.png": png_bytes(np.zeros((40, 40), np.uint8)), "a/2.png": img,
+                      "a/sub/2_mask.png": png_bytes(np.full((40, 40), 255, np.uint8))})
+    fs = folders.read_class_zip(data)
+    assert fs.names == ["a/1.png", "a/2.png"] and fs.regions == [None, None]  # empty mask; a mask in another folder
+    assert any("a/1.png: its mask or box is ignored" in n and "empty" in n for n in fs.notes)
+    monkeypatch.setattr(folders, "MAX_FILE_BYTES", 100)
+    with pytest.raises(ImageError, match="None of the images"):
+        folders.read_class_zip(data)

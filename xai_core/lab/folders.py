@@ -23,6 +23,7 @@ from ..metrics.sets import IMAGE_EXT, parse_boxes
 
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 MAX_IMAGES = 300
+MAX_FILE_BYTES = 64 * 1024 * 1024  # one image, uncompressed
 MAX_SIDE = 320  # images are kept at most this large: enough for 224-px models, ~90 MB for 300 images
 LAYOUT = "one subfolder per class, e.g. cats/001.jpg, dogs/002.jpg"
 
@@ -76,29 +77,34 @@ def read_class_zip(data: bytes, limit: int = MAX_IMAGES) -> FolderSet:
     loose = [str(r) for r in rel.values() if len(r.parts) < 2]
     if loose:
         raise ImageError(f"{len(loose)} image(s) are not in a class folder ({', '.join(loose[:3])}…). Expected {LAYOUT}.")
-    masks = {(r.parts[0], r.stem[:-5].lower()): n for n, r in rel.items() if r.stem.lower().endswith("_mask")}
+    masks = {(r.parent, r.stem[:-5].lower()): n for n, r in rel.items() if r.stem.lower().endswith("_mask")}
     images = sorted((n for n, r in rel.items() if not r.stem.lower().endswith("_mask")), key=lambda n: str(rel[n]))
     notes = []
     if len(images) > limit:
         notes.append(f"{len(images)} images in the zip: the first {limit} (by path) are used.")
         images = images[:limit]
-    boxes = {}
     csvs = [n for n in names if n.lower().endswith("boxes.csv")]
-    if csvs:
-        boxes = parse_boxes(zf.read(csvs[0]).decode("utf-8", "replace"))
+    boxes = parse_boxes(zf.read(csvs[0]).decode("utf-8", "replace")) if csvs else {}
     out = FolderSet([], [], [], np.zeros(0, int), [], notes)
     for n in images:
         r = rel[n]
         try:
+            if zf.getinfo(n).file_size > MAX_FILE_BYTES:  # checked before reading: a zip bomb never reaches memory
+                raise ImageError(f"{zf.getinfo(n).file_size / 2**20:.0f} MB uncompressed, over {MAX_FILE_BYTES // 2**20} MB")
             img = decode_image(zf.read(n)).array
-            region = _region(zf, masks.get((r.parts[0], r.stem.lower())), boxes.get(r.name, boxes.get(str(r))), img.shape)
         except (XaiError, zipfile.BadZipFile, OSError, ValueError) as e:
             notes.append(f"{r} skipped: {e}")
             continue
         small = downscale(img, MAX_SIDE)
+        try:
+            region = _region(zf, masks.get((r.parent, r.stem.lower())), boxes.get(r.name, boxes.get(str(r))), img.shape)
+            region = None if region is None else mask_region(region.astype(np.uint8) * 255, small.shape[:2])
+        except (XaiError, zipfile.BadZipFile, OSError, ValueError) as e:
+            notes.append(f"{r}: its mask or box is ignored ({e})")
+            region = None
         out.names.append(str(r))
         out.images.append(small)
-        out.regions.append(None if region is None else mask_region(region.astype(np.uint8) * 255, small.shape[:2]))
+        out.regions.append(region)
     if not out.names:
         raise ImageError("None of the images in the zip could be read: " + "; ".join(notes[-3:]))
     folder = [n.split("/", 1)[0] for n in out.names]
