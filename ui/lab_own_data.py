@@ -32,8 +32,9 @@ def _example() -> bytes:
 def render(ctx: Context) -> None:
     st.caption(f"Upload a zip with {folders.LAYOUT}. Optional ground truth for localisation: a mask next to an image "
                "(`001_mask.png`, white object on black) or a `boxes.csv` of `filename,x0,y0,x1,y1`. Up to "
-               f"{folders.MAX_IMAGES} images and {folders.MAX_ZIP_BYTES // 2**20} MB; images are kept at "
-               f"{folders.MAX_SIDE} px. The model is the one picked in the sidebar (your own checkpoint included).")
+               f"{folders.MAX_IMAGES} images, {folders.MAX_ZIP_BYTES // 2**20} MB per zip and "
+               f"{folders.MAX_FILE_BYTES // 2**20} MB per image; images are kept at {folders.MAX_SIDE} px. "
+               "The model is the one picked in the sidebar (your own checkpoint included).")
     c1, c2 = st.columns([3, 2])
     up = c1.file_uploader("Zip of class folders", type=["zip"], key="own_zip")
     use_example = c2.toggle("Use the example zip (80 lab images with masks)", key="own_example", disabled=up is not None)
