@@ -110,3 +110,29 @@ def test_a_bad_mask_keeps_the_image_and_a_huge_member_is_skipped_before_reading(
     monkeypatch.setattr(folders, "MAX_FILE_BYTES", 100)
     with pytest.raises(ImageError, match="None of the images"):
         folders.read_class_zip(data)
+
+
+def test_out_of_memory_halves_the_batch_and_every_image_is_still_explained():
+    """A model that 'runs out of memory' above 3 inputs per batch (as a small GPU would): the analysis goes on."""
+    from torch import nn
+
+    class Small(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                     nn.Linear(4, 2))
+            self.sizes: list[int] = []
+
+        def forward(self, x):
+            self.sizes.append(len(x))
+            if len(x) > 3:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.net(x)
+
+    module = Small()
+    spec = xai_core.from_module(module, ["cats", "dogs"], input_size=(16, 16), device="cpu")
+    img = png_bytes(np.random.default_rng(1).integers(0, 255, (20, 20, 3), dtype=np.uint8))
+    fs = folders.read_class_zip(zip_bytes({f"{c}/{i}.png": img for c in ("cats", "dogs") for i in range(5)}))
+    rep = own_data.analyse(spec, fs, "gradient", batch=8)
+    assert len(rep.rows) == 10 and module.sizes[:3] == [8, 4, 2] and all(s <= 3 for s in module.sizes[2:])
+    assert all(r["correct"] is not None for r in rep.rows)  # the folders name the model's classes

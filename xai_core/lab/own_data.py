@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..engine import chunks
 from ..errors import XaiError
 from ..metrics.evaluate import mask_region
 from ..metrics.registry import get_metric
@@ -63,21 +64,28 @@ def analyse(model: ModelSpec, fs: FolderSet, method: str, *, batch: int = 16, se
     maps = np.zeros((n, SIDE, SIDE), np.float32)
     rows: list[dict[str, Any]] = []
     pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
-    for start in range(0, n, batch):
-        idx = range(start, min(n, start + batch))
-        if progress is not None:
-            left = (time.perf_counter() - t0) / start * (n - start) if start else math.nan
-            progress(start / n, f"{start}/{n} images" + (f" · about {left:.0f} s left" if start else ""))
+
+    def compute(start: int, stop: int) -> tuple[np.ndarray, list[int], np.ndarray]:
         with model.lock:
-            x = torch.cat([model.preprocess(fs.images[i]) for i in idx])
+            x = torch.cat([model.preprocess(fs.images[i]) for i in range(start, stop)])
             with torch.inference_mode():
                 p = torch.softmax(model.module(x).float(), 1).cpu().numpy()
-            target = [mapped[fs.labels[i]] if mapped[fs.labels[i]] is not None else int(p[j].argmax())
-                      for j, i in enumerate(idx)]
+            target = [mapped[fs.labels[i]] if mapped[fs.labels[i]] is not None else int(p[i - start].argmax())
+                      for i in range(start, stop)]
             m = spec(model, x, torch.tensor(target), seed=seed, **params).float().cpu().numpy()
         if not np.isfinite(m).all():
-            raise XaiError(f"{spec.title} produced NaN or infinite values on {fs.names[idx[0]]}…; try another method.")
-        for j, i in enumerate(idx):
+            raise XaiError(f"{spec.title} produced NaN or infinite values on {fs.names[start]}…; try another method.")
+        return p, target, m
+
+    def report(fraction: float, text: str) -> None:
+        if progress is not None:
+            left = (time.perf_counter() - t0) * (1 - fraction) / fraction if fraction else math.nan
+            progress(fraction, f"{text} images" + (f" · about {left:.0f} s left" if fraction else ""))
+
+    report(0.0, f"0/{n}")
+    # engine.chunks halves the batch on out-of-memory and retries, so a large model on a small GPU still finishes
+    for start, stop, (p, target, m) in chunks(n, compute, batch_size=batch, progress=report):
+        for j, i in enumerate(range(start, stop)):
             maps[i] = cv2.resize(m[j], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
             rows.append(_row(model, fs, i, mapped, p[j], target[j], m[j], pg, mass))
     if progress is not None:
