@@ -29,7 +29,7 @@ def test_carton_probability_rises_on_every_sample(lite0, samples):
     assert len(shifts) == len(samples) >= 7
     assert all(s.p_marked > s.p_clean and s.rank_marked < s.rank_clean for s in shifts)
     assert np.median([s.ratio for s in shifts]) > 10  # measured: ×2.4 to ×150, median ×35
-    p = xai_core.probabilities(lite0, iw.model_view(lite0, samples["Grass texture"]))
+    p = xai_core.probabilities(lite0, lite0.resized(samples["Grass texture"]))
     assert shifts[[s.name for s in shifts].index("Grass texture")].p_clean == pytest.approx(float(p[iw.CARTON]), rel=1e-3)
 
 

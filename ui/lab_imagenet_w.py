@@ -55,7 +55,7 @@ def render(ctx: Context) -> None:
     name = c1.selectbox("Image", list(pool), key="iw_image")
     chosen = c2.multiselect("Explainers (each explains 'carton')", METHODS, default=["gradcam", "lrp", "gradient"],
                             format_func=lambda m: xc.get_explainer(m).title, key="iw_methods")
-    clean = iw.model_view(model, pool[name])
+    clean = model.resized(pool[name])
     marked, box = iw.watermark(clean)
     chance = iw.box_share(clean.shape[:2], box)
     with st.spinner("Explaining 'carton' with and without the watermark…"):

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Cancelled, XaiError
-
-Progress = Callable[[float, str], None]
+from .registry import Progress
 
 
 class Job:

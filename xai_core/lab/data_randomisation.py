@@ -4,15 +4,12 @@ the real model's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..models.spec import ModelSpec
+from ..registry import Progress
 from .data import LabSet
 from .model import as_spec, train
-
-Progress = Callable[[float, str], None]
 
 
 def shuffled_label_model(data: LabSet, *, epochs: int = 6, seed: int = 0, progress: Progress | None = None) -> ModelSpec:

@@ -36,12 +36,6 @@ def check_model(model: ModelSpec) -> None:
                              "ImageNet-1k classifier (class 478, 'carton'). Pick the bundled model or a torchvision one.")
 
 
-def model_view(model: ModelSpec, image: np.ndarray) -> np.ndarray:
-    """The image as the model sees it: resized to its input size (as ``ModelSpec.preprocess`` does), RGB uint8."""
-    h, w = model.input_size
-    return np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
-
-
 def watermark(image: np.ndarray) -> tuple[np.ndarray, Box]:
     """The ImageNet-W watermark drawn onto an RGB uint8 image at its own size (the paper adds it after the crop, at
     the model's input size), and the text's bounding box (x0, y0, x1, y1) in pixels."""
@@ -81,12 +75,10 @@ def carton_shift(model: ModelSpec, images: dict[str, np.ndarray]) -> list[Carton
     from ..engine import logits
 
     check_model(model)
-    clean = [model_view(model, im) for im in images.values()]
-    batch = np.stack(clean + [watermark(c)[0] for c in clean])
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
+    clean = [model.resized(im) for im in images.values()]
     with model.lock:
-        p = torch.softmax(logits(model.module, model.normalise(x).contiguous(memory_format=torch.channels_last)), 1)
-    p = p.float().cpu().numpy()
+        x = torch.cat([model.preprocess(im) for im in clean + [watermark(c)[0] for c in clean]])
+        p = torch.softmax(logits(model.module, x), 1).cpu().numpy()
     n = len(clean)
     rank = (p > p[:, CARTON:CARTON + 1]).sum(1) + 1
     return [CartonShift(name, float(p[i, CARTON]), float(p[n + i, CARTON]), int(rank[i]), int(rank[n + i]),
@@ -96,10 +88,9 @@ def carton_shift(model: ModelSpec, images: dict[str, np.ndarray]) -> list[Carton
 
 def mass_in_box(heatmap: np.ndarray, box: Box, signed: bool) -> float:
     """Share of the map's positive evidence (|map| if unsigned) inside ``box``: Arras et al.'s relevance mass."""
-    a = np.clip(heatmap, 0, None) if signed else np.abs(heatmap)
-    x0, y0, x1, y1 = box
-    total = float(a.sum())
-    return float(a[y0:y1, x0:x1].sum() / total) if total > 0 else 0.0
+    from ..metrics import box_region, get_metric
+
+    return get_metric("relevance_mass").fn(heatmap if signed else np.abs(heatmap), box_region(heatmap.shape, box))
 
 
 def where_explainers_point(model: ModelSpec, image: np.ndarray, methods: list[str], seed: int = 0
@@ -109,7 +100,7 @@ def where_explainers_point(model: ModelSpec, image: np.ndarray, methods: list[st
     from ..api import explain
 
     check_model(model)
-    clean = model_view(model, image)
+    clean = model.resized(image)
     marked, box = watermark(clean)
     out: dict[str, dict[str, Any]] = {}
     for m in methods:

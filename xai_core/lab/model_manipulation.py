@@ -10,17 +10,15 @@ squared error against the mask drove the map to all-zero instead; a −log(share
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..models.spec import ModelSpec
+from ..registry import Progress
 from .data import SIZE, LabSet
 from .model import as_spec, fit, maps_for, to_tensor
-
-Progress = Callable[[float, str], None]
 
 
 def corner_mask(side: int) -> torch.Tensor:

@@ -19,11 +19,10 @@ from ..errors import XaiError
 from ..metrics.evaluate import mask_region
 from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
-from ..registry import get_explainer
+from ..registry import Progress, get_explainer
 from .folders import FolderSet
 from .spray import SprayResult, spray
 
-Progress = Callable[[float, str], None]
 SIDE = 64  # maps are kept at 64×64 for display and SpRAy
 MIN_SPRAY = 8  # fewer heatmaps than this in a class: no clustering
 

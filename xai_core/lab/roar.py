@@ -5,15 +5,12 @@ evidence the model needs makes accuracy fall faster than a random ranking does."
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..models.spec import ModelSpec
+from ..registry import Progress
 from .data import LabSet
 from .model import accuracy, as_spec, maps_for, train
-
-Progress = Callable[[float, str], None]
 
 
 def remove_top(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.ndarray) -> np.ndarray:

@@ -63,14 +63,17 @@ class ModelSpec:
         """Model input -> pixels in [0, 1]."""
         return x * self._std + self._mean
 
+    def resized(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) of any size -> RGB uint8 at the model's input size: what the model sees."""
+        h, w = self.input_size
+        return np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
+
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 (H, W, 3) of any size -> normalised ``[1, 3, h, w]`` at the model's input size.
 
         The whole image is resized (not cropped), so a map computed on it covers the whole image.
         """
-        h, w = self.input_size
-        small = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
-        x = torch.from_numpy(np.array(small)).permute(2, 0, 1).float().div_(255)
+        x = torch.from_numpy(self.resized(image)).permute(2, 0, 1).float().div_(255)
         return self.normalise(x.unsqueeze(0).to(self.device)).contiguous(memory_format=torch.channels_last)
 
     def submodule(self, name: str | None) -> nn.Module:
