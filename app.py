@@ -1,9 +1,12 @@
-"""XAI Explorer: page config and router. No torch import here.
+"""XAI Explorer: page config, router, the shared sidebar and the error boundary. No torch import here.
 
-The shared sidebar (model picker, image picker, device badge) lives in ``ui/sidebar.py`` and each
-page calls ``sidebar.render()`` first: widgets drawn in this entrypoint before ``st.navigation``
-vanished on the second run with Streamlit 1.67 (seen in AppTest and in Chromium: a sidebar radio
-ignored clicks), while widgets drawn by the page script keep their state.
+The sidebar (model, image, run options: ``ui/sidebar.py``) is drawn here on every run, after
+``st.navigation`` and before ``page.run()``: its widgets belong to the entrypoint, so their state (an
+uploaded image included) survives every page change. Checked in Chromium with Streamlit 1.67. (Drawn
+*before* ``st.navigation``, the same widgets lost their state on the second run.)
+
+Any exception a page raises ends here: the visitor sees one ``st.error`` sentence, the traceback goes
+to the server log only (``client.showErrorDetails`` is off in ``.streamlit/config.toml``).
 
 The page scripts live in ``views/``, not ``pages/``: with a ``pages/`` folder, the first request after the
 server starts that opens a page's URL directly (``/methods``) ran that file as a legacy multipage-app
@@ -11,6 +14,8 @@ page, without this router (no wide layout, a file-name menu). Seen with Streamli
 """
 
 import streamlit as st
+
+from ui import errors, sidebar
 
 st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", initial_sidebar_state="expanded")
 
@@ -21,4 +26,8 @@ page = st.navigation({
                 st.Page("views/lab.py", title="Debugging lab", icon="🐴")],
     "Learn": [st.Page("views/methods.py", title="Methods", icon="📚")],
 })
-page.run()
+try:
+    sidebar.render()
+    page.run()
+except Exception as err:  # noqa: BLE001 - the boundary: st.stop()/st.rerun() are BaseExceptions and pass through
+    errors.report(err, f"The {page.title} page")

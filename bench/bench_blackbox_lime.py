@@ -10,47 +10,26 @@ time of a batched inference-mode forward pass (batch sizes 1..32), measured in t
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from collections.abc import Callable
 
 import torch
 
 import xai_core as xc
-from xai_core import images
+from bench.common import best_forward_seconds, once, reference
 from xai_core.explainers import superpixels as sp
 from xai_core.explainers.common import reference_input
 
 
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def forward_floor(module: torch.nn.Module, x: torch.Tensor, sizes: tuple[int, ...] = (1, 8, 16, 32)) -> float:
-    """Best seconds per image of a batched inference-mode forward pass over ``sizes`` (best of 3 each)."""
-    best = float("inf")
-    for n in sizes:
-        xb = x.expand(n, *x.shape[1:]).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            module(xb)
-            best = min(best, min(timed(lambda xb=xb: module(xb)) for _ in range(3)) / n)
-    return best
-
-
 def bench_lime(samples: int = 1000, n_segments: int = 50, captum: bool = True) -> str:
     """Time ours and (optionally) Captum's Lime once each; return one Markdown table row with the ratios."""
-    spec = xc.load_model("efficientnet_lite0", device="cpu")
-    x = spec.preprocess(images.load_sample("Chelsea the cat"))
-    t = torch.tensor([285])
+    ref = reference("cpu")
+    spec, x, t = ref.spec, ref.x, ref.target
     lime = xc.get_explainer("lime")
-    params = {"samples": samples, "segmentation": "slic", "n_segments": n_segments, "reference": "black",
-              "budget_s": 3600.0}
+    params = {"samples": samples, "segmentation": "slic", "n_segments": n_segments, "reference": "black"}
     lime(spec, x, t, **{**params, "samples": 50})  # warm-up (and the cached seconds-per-pass probe)
-    floor = samples * forward_floor(spec.module, x)
+    floor = samples * best_forward_seconds(spec.module, x, (1, 8, 16, 32))[0]
     extras: dict = {}
-    ours = timed(lambda: lime(spec, x, t, extras=extras, **params))
+    ours = once(lambda: lime(spec, x, t, extras=extras, **params))
     n_seg = int(extras["segments"][0].max()) + 1
     ref = "—"
     if captum:
@@ -61,7 +40,7 @@ def bench_lime(samples: int = 1000, n_segments: int = 50, captum: bool = True) -
         black = reference_input(spec, x, "black").contiguous()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theirs = timed(lambda: Lime(plain).attribute(x.contiguous(), target=285, baselines=black,
+            theirs = once(lambda: Lime(plain).attribute(x.contiguous(), target=285, baselines=black,
                                                          feature_mask=segs, n_samples=samples))
         ref = f"Captum Lime {theirs:.1f} s → **{theirs / ours:.2f}× faster**"
     header = "| method | ours | vs floor | reference → speed-up |\n|---|---|---|---|\n"

@@ -19,19 +19,8 @@ from pathlib import Path
 import torch
 
 import xai_core as xc
+from bench.common import REPEATS, median_time
 from xai_core import images
-
-REPEATS = 7
-
-
-def median_time(fn: Callable[[], object], repeats: int = REPEATS) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> str:

@@ -8,27 +8,18 @@ timing synchronises the device; medians of 5 after a warm-up. The references run
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 import xai_core as xc
+from bench.common import median_time
 from xai_core import images
 
 
 def timed(fn: Callable[[], object], repeats: int = 5) -> float:
-    fn()
-    out = []
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+    return median_time(fn, repeats, torch.device("cuda"))
 
 
 def main() -> str:
@@ -69,11 +60,11 @@ def main() -> str:
         return timed(lambda: occ.attribute(xp, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=black,
                                            target=cls, perturbations_per_eval=ppe), repeats=2)
 
-    row("Occlusion 16×16, stride 8", 729, ours("occlusion", window=16, stride=8, budget_s=3600),
+    row("Occlusion 16×16, stride 8", 729, ours("occlusion", window=16, stride=8),
         [("Captum (default ppe=1)", occ_ref(1)), ("Captum ppe=128", occ_ref(128))])
     with ScoreCAM(model=plain, target_layers=[plain._conv_head]) as sc:
         ref = timed(lambda: sc(input_tensor=xp, targets=[ClassifierOutputTarget(cls)]), repeats=2)
-    row("Score-CAM, 1280 channels", 1281, ours("scorecam", layer="_conv_head", budget_s=3600), [("pytorch-grad-cam", ref)])
+    row("Score-CAM, 1280 channels", 1281, ours("scorecam", layer="_conv_head"), [("pytorch-grad-cam", ref)])
     segs = torch.from_numpy(sp.segment(sp.to_uint8(spec, x)[0], "slic", 50)).long()[None, None].cuda()
     lime = Lime(plain)
 
@@ -81,9 +72,9 @@ def main() -> str:
         return timed(lambda: lime.attribute(xp, target=cls, baselines=black, feature_mask=segs, n_samples=1000,
                                             perturbations_per_eval=ppe), repeats=2)
 
-    row("LIME, 1000 samples", 1000, ours("lime", samples=1000, reference="black", budget_s=3600),
+    row("LIME, 1000 samples", 1000, ours("lime", samples=1000, reference="black"),
         [("Captum (default ppe=1)", lime_ref(1)), ("Captum ppe=128", lime_ref(128))])
-    row("RISE, 4000 masks", 4000, ours("rise", masks=4000, budget_s=3600), [])
+    row("RISE, 4000 masks", 4000, ours("rise", masks=4000), [])
     from xai_core import metrics
 
     image = images.load_sample("Chelsea the cat")
@@ -94,7 +85,7 @@ def main() -> str:
     six = {f"m{i}": cam + i for i in range(6)}
     row("All 4 curve metrics, 6 maps (defaults)", 6 * (33 + 33 + 26 + 26), timed(lambda: metrics.evaluate(
         spec, image, six, cls, metrics=["deletion", "insertion", "aopc_morf", "aopc_lerf"])), [])
-    row("Meaningful Perturbation, 300 its", 300, ours("meaningful_perturbation", budget_s=3600), [])
+    row("Meaningful Perturbation, 300 its", 300, ours("meaningful_perturbation"), [])
     head = [f"{xc.engine.device_label(spec.device)} · torch {torch.__version__} · EfficientNet-Lite0 224² · best batched "
             f"forward {per * 1e6:.0f} µs/image", "",
             "| method | ours | vs forward floor | reference → speed-up |", "|---|---|---|---|"]
@@ -111,7 +102,7 @@ if __name__ == "__main__":
     import sys
 
     half = "--bf16" in sys.argv
-    xc.engine.set_half_precision(half)
-    table = ("bf16 autocast (`set_half_precision(True)`)" if half else "float32 (the default)") + " · " + main()
+    with xc.options.using(xc.RunOptions(bf16=half, time_budget=3600.0)):  # full sample counts, never capped
+        table = ("bf16 autocast (`RunOptions(bf16=True)`)" if half else "float32 (the default)") + " · " + main()
     print(table)
     (Path(__file__).resolve().parent / "results" / ("gpu_bf16.md" if half else "gpu.md")).write_text(table + "\n")

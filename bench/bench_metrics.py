@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import xai_core as xc
-from bench.bench_blackbox import best_forward_seconds
+from bench.common import best_forward_seconds
 from xai_core import images, metrics
 
 

@@ -179,6 +179,33 @@ def spearman(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> floa
     return float(spearmanr(a.ravel(), b.ravel()).statistic)
 
 
+EPS32 = float(torch.finfo(torch.float32).eps)  # 2^-23 ≈ 1.19e-7: the spacing of float32 values in [1, 2)
+FAN_IN = 72  # the widest dot product in these test models: a 3×3 convolution over 8 channels
+
+
+def f32_tol(magnitude: float, terms: int = FAN_IN, k: float = 4.0) -> float:
+    """How far two float32 computations of the same quantity may drift apart when only the order of their additions
+    differs (batched vs unbatched kernels, AVX2 vs AVX-512 reduction widths, 1 vs 2 threads): ``k · eps32 ·
+    magnitude · √terms``. ``magnitude`` is the size of the values added up, which can exceed the result's (a map
+    1 − m with m ≈ 1 carries m's round-off, ~6e-8, whatever its own scale); ``terms`` how many are accumulated
+    (independent round-off errors of a sum grow like its square root); ``k`` the headroom. Measured on the
+    explainer contract (AVX-512, 1 and 2 threads): at most 2.6 · eps32 · magnitude, so the default k = 4 with
+    √72 ≈ 8.5 leaves a factor 13."""
+    return k * EPS32 * magnitude * terms ** 0.5
+
+
+def assert_close_f32(a: torch.Tensor, b: torch.Tensor, *, terms: int = FAN_IN, k: float = 4.0,
+                     magnitude: float | None = None) -> None:
+    """|a − b| within :func:`f32_tol` of the values' magnitude (the larger peak unless the caller knows larger
+    operands were involved)."""
+    a, b = torch.as_tensor(a).detach().float(), torch.as_tensor(b).detach().float()
+    scale = float(torch.maximum(a.abs().max(), b.abs().max()))
+    assert scale > 0, "both maps are all zero: the comparison would be vacuous"
+    tol = f32_tol(max(scale, magnitude or 0.0), terms, k)
+    err = float((a - b).abs().max())
+    assert err <= tol, f"max |a-b| = {err:.3g} > {tol:.3g} ({err / (EPS32 * scale):.1f} eps32 × peak {scale:.3g})"
+
+
 def assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> None:
     """allclose with the tolerance relative to the larger map's peak magnitude."""
     a, b = torch.as_tensor(a).detach().float(), torch.as_tensor(b).detach().float()

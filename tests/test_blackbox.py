@@ -9,7 +9,7 @@ from captum.attr import Occlusion
 from helpers import PATCH_COLS, PATCH_ROWS, random_input, tiny_spec
 
 import xai_core
-from xai_core import Cancelled, ExplainerError, get_explainer
+from xai_core import Cancelled, ExplainerError, ExplainRequest, RunOptions, get_explainer, options
 from xai_core.explainers.common import reference_input
 
 
@@ -106,13 +106,17 @@ def test_time_budget_caps_and_says_so(tiny, monkeypatch):
     monkeypatch.setattr("xai_core.explainers.common.seconds_per_pass", lambda module, example: 0.01)
     x = random_input(tiny, 1)
     extras: dict = {}
-    get_explainer("rise")(tiny, x, torch.tensor([0]), masks=4000, budget_s=5.0, extras=extras)
+    with options.using(RunOptions(time_budget=5.0)):
+        get_explainer("rise")(tiny, x, torch.tensor([0]), masks=4000, extras=extras)
     assert extras["masks_used"] == [500] and "capped from 4000 to 500" in extras["notice"]
-    with pytest.raises(ExplainerError, match="time budget"):
-        get_explainer("occlusion")(tiny, x, torch.tensor([0]), window=2, stride=1, budget_s=1.0)
-    e = xai_core.explain(tiny, (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8), "rise",
-                         masks=4000, budget_s=5.0)
-    assert "capped" in e.extras["notice"]
+    with pytest.raises(ExplainerError, match="time budget"), options.using(RunOptions(time_budget=1.0)):
+        get_explainer("occlusion")(tiny, x, torch.tensor([0]), window=2, stride=1)
+    # The budget is the session's: the Workbench passes its RunOptions down, and the map says it was capped.
+    image = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    e = xai_core.Workbench(tiny, RunOptions(time_budget=5.0)).explain(image, ExplainRequest.make("rise", params={"masks": 4000}))
+    assert "capped" in e.value("notice") and e.value("masks_used") == 500
+    assert e.diagnostics["notice"].spec.show == "notice"
+    assert options.current() == RunOptions()  # restored after the call
 
 
 def test_a_progress_callback_can_stop_rise_between_batches():

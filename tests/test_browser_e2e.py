@@ -174,3 +174,95 @@ def test_lab_imagenet_w_and_own_data_in_the_background(server, tmp_path):
         page.mouse.move(5, 5)
         page.screenshot(path=str(ARTIFACTS / "lab_own_data.png"))
         browser.close()
+
+
+def _sidebar_image(page) -> str:
+    cap = page.locator("section[data-testid='stSidebar'] [data-testid='stImageCaption']").first
+    cap.wait_for(timeout=120_000)
+    return cap.inner_text()
+
+
+def _selected(page, label: str) -> str:
+    """The value a selectbox shows (Streamlit 1.67 draws it as a react-aria combobox)."""
+    box = page.get_by_role("combobox", name=label).first
+    box.wait_for(timeout=120_000)
+    return box.input_value()
+
+
+def _pick(page, label: str, option_text: str) -> None:
+    page.get_by_role("combobox", name=label).first.click()
+    page.get_by_role("option").filter(has_text=option_text).first.click()
+
+
+def _go(page, title: str) -> None:
+    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first.click()
+
+
+def test_upload_model_and_target_survive_every_page_and_a_reload(server, tmp_path):
+    """Issue 12's flow: upload and pick on Explain; every other page uses the same image, model and class;
+    a reload (a new Streamlit session) restores them from the URL."""
+    from playwright.sync_api import sync_playwright
+    from skimage import data
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    img = tmp_path / "coffee.jpg"
+    Image.fromarray(np.asarray(data.coffee())).save(img, quality=90)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page.goto(server, wait_until="domcontentloaded")
+        _pick(page, "Model", "Horse-watermark lab CNN")
+        _wait_idle_with(page, "with Horse-watermark lab CNN")
+        page.locator("section[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+        page.locator("section[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(img))
+        page.get_by_text("coffee.jpg").first.wait_for(timeout=60_000)
+        _wait_idle_with(page, "with Horse-watermark lab CNN")
+        top = _selected(page, "Class to explain")
+        other = "other" if top.startswith("horse") else "horse"
+        _pick(page, "Class to explain", f"{other} · #")
+        _wait_idle_with(page, f"Explaining {other}")
+        assert _sidebar_image(page).startswith("coffee.jpg · ")
+        for title, label in (("Evaluate", "Class to evaluate"), ("Sanity checks", None), ("Debugging lab", None),
+                             ("Methods", None), ("Explain", "Class to explain")):
+            _go(page, title)
+            page.wait_for_timeout(1500)
+            assert _sidebar_image(page).startswith("coffee.jpg · "), title
+            assert "Horse-watermark lab CNN" in _selected(page, "Model"), title
+            if label:
+                assert _selected(page, label).startswith(f"{other} · #"), title
+            assert page.locator("[data-testid='stException']").count() == 0, title
+            page.screenshot(path=str(ARTIFACTS / f"session_{title.split()[0].lower()}.png"))
+        assert "image=" in page.url and "model=lab_horse_cnn" in page.url
+        page.reload(wait_until="domcontentloaded")  # a new session: state comes back from the URL
+        _wait_idle_with(page, f"Explaining {other}")
+        assert _sidebar_image(page).startswith("coffee.jpg · ")
+        assert "Horse-watermark lab CNN" in _selected(page, "Model")
+        assert _selected(page, "Class to explain").startswith(f"{other} · #")
+        page.screenshot(path=str(ARTIFACTS / "session_reloaded.png"))
+        browser.close()
+
+
+def test_two_sessions_keep_their_own_image_and_options(server, tmp_path):
+    """Two visitors at once: each sees the image it uploaded and its own Compile setting."""
+    from playwright.sync_api import sync_playwright
+    from skimage import data
+
+    files = {}
+    for name, arr in (("astronaut.png", data.astronaut()), ("rocket.png", data.rocket())):
+        files[name] = tmp_path / name
+        Image.fromarray(np.asarray(arr)).save(files[name])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pages = {n: browser.new_context(viewport={"width": 1300, "height": 1000}).new_page() for n in files}
+        for name, page in pages.items():
+            page.goto(server + "/methods", wait_until="domcontentloaded")
+            page.locator("section[data-testid='stSidebar'] label").filter(has_text="Upload").first.wait_for(timeout=90_000)
+            page.locator("section[data-testid='stSidebar'] label").filter(has_text="Upload").first.click()
+            page.locator("section[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(files[name]))
+        pages["rocket.png"].locator("section[data-testid='stSidebar'] label").filter(has_text="Compile").first.click()
+        for name, page in pages.items():
+            _wait_idle_with(page, name)
+            assert _sidebar_image(page).startswith(f"{name} · ")
+            checked = page.locator("section[data-testid='stSidebar'] input[type='checkbox']").first.is_checked()
+            assert checked == (name == "rocket.png")
+        browser.close()

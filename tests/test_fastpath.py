@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import random_input
 
-from xai_core import fastpath, get_explainer
+from xai_core import RunOptions, fastpath, get_explainer, options
 from xai_core.hooks import capture
 
 
@@ -17,11 +17,8 @@ def _cpu_only(tiny):
 
 
 def _eager(fn):
-    fastpath.set_frozen(False)
-    try:
+    with options.using(RunOptions(freeze=False)):
         return fn()
-    finally:
-        fastpath.set_frozen(True)
 
 
 def test_frozen_graph_is_built_verified_and_gives_the_eager_maps(tiny):

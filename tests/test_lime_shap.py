@@ -13,7 +13,7 @@ from helpers import PATCH_COLS, PATCH_ROWS, SIZE, UNIT, random_image, random_inp
 from torch import nn
 
 import xai_core
-from xai_core import fastpath, get_explainer
+from xai_core import RunOptions, get_explainer, options
 from xai_core.explainers import superpixels as sp
 from xai_core.explainers.common import reference_input
 from xai_core.explainers.lime import weighted_ridge
@@ -117,15 +117,16 @@ def test_seeded_and_batch_independent(tiny, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_time_budget_caps_samples_and_says_so(linear, method, monkeypatch):
     monkeypatch.setattr("xai_core.explainers.common.seconds_per_pass", lambda module, x: 0.01)  # 10 ms a pass
-    monkeypatch.setitem(fastpath._SETTINGS, "freeze", False)  # counts Python forward calls: a frozen graph makes none
-    x = random_input(linear, 1, seed=2)
-    linear.module.seen = 0
-    maps, ex = run(method, linear, x, torch.tensor([0]), samples=1000, budget_s=1.0, **GRID)
-    assert ex["samples"] == [100] and linear.module.seen == 100
-    assert "capped from 1000 to 100" in ex["notice"] and "time budget" in ex["notice"]
-    assert torch.isfinite(maps).all() and float(maps.abs().max()) > 0
-    linear.module.seen = 0
-    _, ex = run(method, linear, x, torch.tensor([0]), samples=50, budget_s=1.0, **GRID)
+    # A 1 s budget; eager forwards, because the test counts Python forward calls (a frozen graph makes none).
+    with options.using(RunOptions(freeze=False, time_budget=1.0)):
+        x = random_input(linear, 1, seed=2)
+        linear.module.seen = 0
+        maps, ex = run(method, linear, x, torch.tensor([0]), samples=1000, **GRID)
+        assert ex["samples"] == [100] and linear.module.seen == 100
+        assert "capped from 1000 to 100" in ex["notice"] and "time budget" in ex["notice"]
+        assert torch.isfinite(maps).all() and float(maps.abs().max()) > 0
+        linear.module.seen = 0
+        _, ex = run(method, linear, x, torch.tensor([0]), samples=50, **GRID)
     assert "notice" not in ex and linear.module.seen == 50
 
 
@@ -133,12 +134,13 @@ def test_time_budget_caps_samples_and_says_so(linear, method, monkeypatch):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_segmentation_through_explain(tiny, method, segmentation):
     e = xai_core.explain(tiny, random_image(48, 40, seed=2), method, seed=1, samples=100, segmentation=segmentation)
-    seg = e.extras["segments"]
+    seg = e.value("segments")
+    assert e.diagnostics["segments"].spec.show == "segments"
     assert seg.shape == SIZE and seg.dtype == np.int32
     assert np.array_equal(np.unique(seg), np.arange(seg.max() + 1))  # consecutive labels from 0
-    vals = e.extras["coefficients" if method == "lime" else "shap_values"]
+    vals = e.value(e.diagnostics["segments"].spec.weights)
     assert vals.shape == (seg.max() + 1,) and e.map.shape == (48, 40) and e.signed
-    assert isinstance(e.extras["surrogate_r2" if method == "lime" else "efficiency_gap"], float)
+    assert isinstance(e.value("surrogate_r2" if method == "lime" else "efficiency_gap"), float)
 
 
 def test_sampling_and_references(tiny):

@@ -10,7 +10,7 @@ import torch
 from helpers import PATCH_COLS, PATCH_ROWS, SIZE, random_input
 
 import xai_core
-from xai_core import Cancelled, get_explainer
+from xai_core import Cancelled, RunOptions, get_explainer, options
 from xai_core.explainers import common
 from xai_core.hooks import has_hooks
 
@@ -29,7 +29,8 @@ def test_metadata():
     assert MP.title == "Meaningful Perturbation" and MP.family == "perturbation"
     assert MP.taxonomy == ("local", "white-box", "post-hoc", "model-agnostic")
     assert MP.stochastic and not MP.signed and "1704.03296" in MP.reference and "1704.03296" in MP.fn.__doc__
-    assert {"iterations", "grid", "lr", "l1", "tv", "budget_s"} <= set(MP.defaults())
+    assert {"iterations", "grid", "lr", "l1", "tv"} <= set(MP.defaults())
+    assert MP.cost.per == "iterations" and MP.passes({"iterations": 10}) == 20  # one forward + one backward each
 
 
 def test_deletes_the_planted_patch_and_lowers_the_probability(planted):
@@ -72,12 +73,14 @@ def test_time_budget_caps_the_iterations(tiny, monkeypatch):
     monkeypatch.setattr(common, "seconds_per_pass", lambda module, x: 0.01)  # 30 ms per image-iteration
     calls: list[tuple[float, str]] = []
     extras: dict[str, Any] = {}
-    MP(tiny, random_input(tiny), torch.tensor([0]), grid=8, iterations=300, budget_s=1.0, extras=extras,
-       progress=lambda f, text: calls.append((f, text)))
+    with options.using(RunOptions(time_budget=1.0)):
+        MP(tiny, random_input(tiny), torch.tensor([0]), grid=8, iterations=300, extras=extras,
+           progress=lambda f, text: calls.append((f, text)))
     assert "capped from 300 to 33" in extras["notice"]
     assert calls[-1] == (1.0, "mask optimisation 33/33") and len(calls) == 4  # every 10 and the last
     extras = {}
-    MP(tiny, random_input(tiny), torch.tensor([0]), iterations=20, budget_s=1.0, extras=extras)
+    with options.using(RunOptions(time_budget=1.0)):
+        MP(tiny, random_input(tiny), torch.tensor([0]), iterations=20, extras=extras)
     assert "notice" not in extras
 
 

@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import xai_core
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -110,7 +112,6 @@ def test_rerun_is_served_from_cache():
 
 
 def test_methods_page_lists_explainers_metrics_and_analyses():
-    import xai_core
     from xai_core import metrics
     from xai_core.catalogue import ANALYSES
 
@@ -148,7 +149,8 @@ def test_stop_skips_maps_not_yet_computed_and_resume_computes_them():
     at.multiselect(key="explainers").set_value(["gradcam", "rise"])
     at.number_input(key="seed").set_value(7)
     at.session_state["param:efficientnet_lite0:rise:masks"] = 100  # keeps the Resume run short
-    at.session_state["stopped"] = ("efficientnet_lite0", digest, 285, 7, (("gradcam", ()), ("rise", (("masks", 100),))))
+    keys = tuple(xai_core.ExplainRequest.make(m, 285, p, 7).key for m, p in (("gradcam", {}), ("rise", {"masks": 100})))
+    at.session_state["stopped"] = ("efficientnet_lite0", digest, xai_core.RunOptions().result_key, keys)
     at.run()
     _no_traceback(at)
     assert any("Stopped" in w.value for w in at.warning)

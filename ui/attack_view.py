@@ -42,7 +42,7 @@ def render(ctx: Context) -> None:
         st.button("⏹️ Stop", key="attack_stop", help="Stops the attack; the last finished result stays.")
         bar = widgets.LazyProgress(st.empty(), "Attacking")
         try:
-            r = sanity.manipulate(ctx.model, ctx.image, target, method=method, epsilon=eps / 255, steps=steps,
+            r = sanity.manipulate(ctx.workbench, ctx.image, target, method=method, epsilon=eps / 255, steps=steps,
                                   lr=1e-2, gamma=10.0, defence_beta=beta, progress=bar)
         except xc.XaiError as e:
             st.error(str(e))

@@ -50,13 +50,13 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
     st.caption(f"{len(items)} images, {sum(it.box is not None for it in items)} with boxes.")
     if st.button("▶️ Evaluate the set", type="primary", key="set_run", disabled=not chosen_metrics):
         bar = widgets.LazyProgress(st.empty(), "Evaluating the set")
-        rows, fails = metrics.evaluate_set(ctx.model, items, [(m, params.get(m, {})) for m in chosen],
+        rows, fails = metrics.evaluate_set(ctx.workbench, items, [(m, params.get(m, {})) for m in chosen],
                                            metrics=chosen_metrics, params=metric_params, references=refs,
                                            progress=bar)
         bar.clear()
-        st.session_state[RESULT] = (ctx.model_key, rows, fails)
+        st.session_state[RESULT] = ((ctx.model_key, ctx.options.result_key), rows, fails)
     result = st.session_state.get(RESULT)
-    if result and result[0] == ctx.model_key:
+    if result and result[0] == (ctx.model_key, ctx.options.result_key):
         _show(result[1], result[2])
 
 

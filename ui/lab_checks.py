@@ -18,10 +18,10 @@ INFLUENCE_NAMES = {"relatif": "RelatIF", "exact": "influence (exact H⁻¹)", "l
                    "tracin": "TracIn", "tracin_cos": "gradient cosine"}
 
 
-def render(model: xc.ModelSpec, method: str, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
+def render(model: xc.Workbench, method: str, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
     _data_randomisation(model, method, horses, dataset)
     _influence(model, dataset)
-    _roar(model, dataset)
+    _roar(model, method, dataset)
     _manipulation(model, horses, dataset)
 
 
@@ -33,7 +33,7 @@ def _map_rows(images: np.ndarray, rows: list[tuple[str, np.ndarray]]) -> None:
             c.image(overlay_small(images[i], maps_[i], False, alpha=0.6, cmap="inferno", side=128), width="stretch")
 
 
-def _data_randomisation(model: xc.ModelSpec, method: str, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
+def _data_randomisation(model: xc.Workbench, method: str, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
     st.subheader("5 · Data randomisation")
     st.caption("Adebayo et al. (2018): train the same network on the same images with shuffled labels. It learns "
                "nothing about horses, so a faithful explanation of it should not look like the real model's.")
@@ -43,13 +43,14 @@ def _data_randomisation(model: xc.ModelSpec, method: str, horses: lab.LabSet, da
         bar.clear()
     fake = st.session_state.get("lab_shuffled")
     if fake is not None:
-        a, b, rho = services.memo(("lab_dr", id(model.module), id(fake.module), method),
+        fake = model.with_model(fake)
+        a, b, rho = services.memo(("lab_dr", services.model_digest(model), services.model_digest(fake), method),
                                   lambda: lab.map_similarity(model, fake, horses.images[:24], method))
         st.markdown(f"Mean Spearman ρ of |maps| between the two models: **{rho:.2f}** ({xc.get_explainer(method).title}).")
         _map_rows(horses.images, [("real labels", a), ("shuffled labels", b)])
 
 
-def _influence(model: xc.ModelSpec, dataset: Callable[..., lab.LabSet]) -> None:
+def _influence(model: xc.Workbench, dataset: Callable[..., lab.LabSet]) -> None:
     st.subheader("6 · Which training images made it say 'horse'?")
     st.caption("A non-horse with the tag added, which the model calls horse. Influence of 600 training images on that "
                "prediction, through the model's last layer (130 parameters: exact Hessian). Raw influence (Koh & Liang "
@@ -60,7 +61,7 @@ def _influence(model: xc.ModelSpec, dataset: Callable[..., lab.LabSet]) -> None:
                    format_func=INFLUENCE_NAMES.get)
     pool = dataset(600, 0, 0.9)
     probe = lab.add_tag(dataset(100, 77, 0.0, 0.0).images[case])[0]
-    scores = services.memo(("lab_inf", id(model.module), case, how), lambda: lab.helpfulness(
+    scores = services.memo(("lab_inf", services.model_digest(model), case, how), lambda: lab.helpfulness(
         model, pool.images, pool.labels, probe[None], np.ones(1, int), method=how)[0])
     left, right = st.columns([1, 5])
     left.image(probe, caption="test: tagged non-horse", width="stretch")
@@ -73,17 +74,22 @@ def _influence(model: xc.ModelSpec, dataset: Callable[..., lab.LabSet]) -> None:
                 f"(they are {pool.tagged.mean():.0%} of the pool).")
 
 
-def _roar(model: xc.ModelSpec, dataset: Callable[..., lab.LabSet]) -> None:
+def _roar(model: xc.Workbench, method: str, dataset: Callable[..., lab.LabSet]) -> None:
     st.subheader("7 · ROAR: remove the evidence and retrain")
     st.caption("Hooker et al. (2019): replace each image's top-k% pixels (by the explainer's ranking) with the mean "
                "colour, retrain from scratch, and measure accuracy; a ranking that finds what the model needs should hurt "
                "more than a random one. Caveat (Rong et al. 2022, ROAD): the shape of what was removed can itself give the "
                "class away, so a retrained model may recover — read the curve, not just one point.")
     train_set, test_set = dataset(800, 0, 0.9), dataset(300, 123, 0.9)
+    fast = widgets.methods_within(widgets.FAST, (lab.SIZE, lab.SIZE))
+    rankings = st.multiselect("Rankings (a random one is always added)", fast, default=[method] if method in fast else
+                              widgets.one_per_family(fast)[:1], format_func=lambda m: xc.get_explainer(m).title,
+                              key="lab_roar_methods", help="Explainers cheap enough (one forward and one backward per "
+                              "image) to rank 1100 images per retraining.")
 
     def make() -> Callable:
-        return lambda progress: lab.roar.roar(model, train_set, test_set, ["gradcam", "gradient"],
-                                              fractions=ROAR_FRACTIONS, progress=progress)
+        return lambda progress: lab.roar.roar(model, train_set, test_set, rankings, fractions=ROAR_FRACTIONS,
+                                              progress=progress)
 
     jobs.panel("lab_roar_job", "🔁 Run ROAR in the background (800 images, 3 fractions × 3 rankings, about 3 minutes "
                "on a CPU)", make, _roar_figure, title="ROAR")
@@ -100,7 +106,7 @@ def _roar_figure(curves: dict[str, list[float]]) -> None:
     st.plotly_chart(fig, width="stretch", key="lab_roar_fig", config={"displayModeBar": False})
 
 
-def _manipulation(model: xc.ModelSpec, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
+def _manipulation(model: xc.Workbench, horses: lab.LabSet, dataset: Callable[..., lab.LabSet]) -> None:
     st.subheader("8 · Model manipulation: make Grad-CAM lie")
     st.caption("Heo et al. (2019): fine-tune the model with a fooling loss that pushes Grad-CAM into the top-left corner, "
                "plus the usual classification loss. The accuracy stays; does the explanation? And do other explainers "
@@ -117,7 +123,8 @@ def _manipulation(model: xc.ModelSpec, horses: lab.LabSet, dataset: Callable[...
     c1, c2 = st.columns(2)
     c1.metric("Accuracy before", f"{lab.accuracy(model, test.images, test.labels):.1%}")
     c2.metric("Accuracy after", f"{lab.accuracy(fooled, test.images, test.labels):.1%}")
-    found = services.memo(("lab_fool_cmp", id(model.module), id(fooled.module)),
+    fooled = model.with_model(fooled)
+    found = services.memo(("lab_fool_cmp", services.model_digest(model), services.model_digest(fooled)),
                           lambda: lab.model_manipulation.compare(model, fooled, horses.images[:24]))
     for m, (before, after, s0, s1) in found.items():
         st.markdown(f"**{xc.get_explainer(m).title}**: mass in the corner {s0:.0%} → **{s1:.0%}**")

@@ -10,9 +10,10 @@ import streamlit as st
 import xai_core as xc
 from ui import lab_checks, services, widgets
 from ui.figures import overlay_small
+from ui.state import Context
 from xai_core import lab
 
-METHODS = ["gradcam", "lrp", "gradient", "integrated_gradients", "occlusion", "rise"]
+MAX_PASSES = 2000  # passes per image at 64×64 on the small lab CNN: all but what only the model can size
 
 
 @st.cache_resource(show_spinner="Loading the lab model…")
@@ -25,18 +26,23 @@ def dataset(n: int, seed: int, tag_fraction: float, horse_fraction: float = 0.5)
     return lab.make_dataset(n, seed=seed, tag_fraction=tag_fraction, horse_fraction=horse_fraction)
 
 
-def render() -> None:
-    model = st.session_state.get("lab_model") or shipped()
+def render(ctx: Context | None = None) -> None:
+    """The lab CNN (shipped, or retrained in this session) through a Workbench with the session's run options."""
+    options = ctx.options if ctx is not None else xc.RunOptions()
+    model = xc.Workbench(st.session_state.get("lab_model") or shipped(), options)
+    key = (services.model_digest(model), options.result_key)
     _data()
     st.subheader("2 · The shortcut, in numbers")
-    report = services.memo(("lab_report", model.provenance, id(model.module)), lambda: lab.shortcut_report(model))
+    report = services.memo(("lab_report", *key), lambda: lab.shortcut_report(model))
     for c, (k, v) in zip(st.columns(4), report.items(), strict=True):
         c.metric(k.capitalize(), f"{v:.0%}")
 
     st.subheader("3 · Where does the model look?")
-    method = st.selectbox("Explainer", METHODS, format_func=lambda m: xc.get_explainer(m).title, key="lab_method")
+    methods = widgets.methods_within(MAX_PASSES, (lab.SIZE, lab.SIZE))
+    method = st.selectbox("Explainer", methods, index=methods.index(widgets.one_per_family(methods)[0]), key="lab_method",
+                          format_func=lambda m: xc.get_explainer(m).title)
     horses = dataset(80, 7, 0.5, 1.0)
-    hmaps = services.memo(("lab_maps", id(model.module), method), lambda: lab.maps_for(model, horses.images, method))
+    hmaps = services.memo(("lab_maps", *key, method), lambda: lab.maps_for(model, horses.images, method))
     for i, c in enumerate(st.columns(8)):
         c.image(overlay_small(horses.images[i], hmaps[i], False, alpha=0.6, cmap="inferno", side=128),
                 caption="tagged" if horses.tagged[i] else "no tag", width="stretch")
@@ -46,7 +52,7 @@ def render() -> None:
                 f"**{pg['on the tag']:.0%} on the tag**, {pg['on the object']:.0%} on the horse; energy in the region "
                 f"(share of positive evidence): **{pg['mass on the tag']:.0%} in the tag box** (which covers "
                 f"{share:.0%} of the image), {pg['mass on the object']:.0%} on the horse.")
-    _spray(model, method, horses, hmaps)
+    _spray(key, method, horses, hmaps)
     lab_checks.render(model, method, horses, dataset)
 
 
@@ -85,11 +91,11 @@ def spray_clusters(res: lab.SprayResult, images: np.ndarray, key: str) -> None:
             e.image(images[i], width="stretch")
 
 
-def _spray(model: xc.ModelSpec, method: str, horses: lab.LabSet, hmaps: np.ndarray) -> None:
+def _spray(key: tuple, method: str, horses: lab.LabSet, hmaps: np.ndarray) -> None:
     st.subheader("4 · SpRAy: find the strategy without knowing it")
     st.caption("Spectral relevance analysis clusters the heatmaps of the class 'horse' (downsized to 16×16, kNN graph, "
                "eigengap). The tag column below is ground truth, shown only to check the clusters.")
-    res = services.memo(("lab_spray", id(model.module), method), lambda: lab.spray(hmaps))
+    res = services.memo(("lab_spray", *key, method), lambda: lab.spray(hmaps))
     spray_clusters(res, horses.images, "lab_eig")
     rows = [{"cluster": c + 1, "images": int((res.labels == c).sum()), "tagged": int(horses.tagged[res.labels == c].sum())}
             for c in range(res.k)]

@@ -15,17 +15,17 @@ from ui.state import Context
 from xai_core import images
 from xai_core.lab import imagenet_w as iw
 
-METHODS = ["gradcam", "lrp", "gradient", "integrated_gradients", "occlusion", "rise"]
-FAST = {"gradcam", "lrp", "gradient"}  # about 0.1-0.3 s per map on a CPU: cheap enough for every image
+MAX_PASSES = 2000  # passes per image offered here (two maps per image: clean and watermarked)
+# Explainers of at most one forward and one backward (about 0.1-0.3 s per map on a CPU) also run over every image.
 
 
-def _model(ctx: Context) -> tuple[xc.ModelSpec, str]:
+def _model(ctx: Context) -> tuple[xc.Workbench, str]:
     try:
-        iw.check_model(ctx.model)
-        return ctx.model, ctx.model_key
+        iw.check_model(ctx.workbench)
+        return ctx.workbench, ctx.model_key
     except xc.XaiError as e:
         st.info(f"{e} Using the bundled {xc.model_title(xc.DEFAULT_MODEL)} here.", icon="ℹ️")
-        return services.model(xc.DEFAULT_MODEL), xc.DEFAULT_MODEL
+        return ctx.workbench.with_model(services.model(xc.DEFAULT_MODEL)), xc.DEFAULT_MODEL
 
 
 def render(ctx: Context) -> None:
@@ -33,6 +33,7 @@ def render(ctx: Context) -> None:
                "text watermark is added to any image: many carton photos in ImageNet carry one. The watermark below is "
                "the paper's own transform (PyPI package `imagenet-w`), drawn at the model's input size.")
     model, key = _model(ctx)
+    key = f"{key}|{model.options.result_key}"
     pool = {n: services.sample(n)[0] for n in images.sample_names()}
     if ctx.image_name not in pool:
         pool = {f"{ctx.image_name} (yours)": ctx.image, **pool}
@@ -53,9 +54,10 @@ def render(ctx: Context) -> None:
     st.subheader("Where do the explainers point?")
     c1, c2 = st.columns([1, 2])
     name = c1.selectbox("Image", list(pool), key="iw_image")
-    chosen = c2.multiselect("Explainers (each explains 'carton')", METHODS, default=["gradcam", "lrp", "gradient"],
+    offered, fast_ids = widgets.methods_within(MAX_PASSES), widgets.methods_within(widgets.FAST)
+    chosen = c2.multiselect("Explainers (each explains 'carton')", offered, default=widgets.one_per_family(fast_ids),
                             format_func=lambda m: xc.get_explainer(m).title, key="iw_methods")
-    clean = model.resized(pool[name])
+    clean = model.model.resized(pool[name])
     marked, box = iw.watermark(clean)
     chance = iw.box_share(clean.shape[:2], box)
     with st.spinner("Explaining 'carton' with and without the watermark…"):
@@ -71,7 +73,7 @@ def render(ctx: Context) -> None:
                 caption=f"{_short(m)} · {f['mass_marked']:.0%} in box", width="stretch")
     st.caption(f"'in the box': share of the map's positive evidence for carton inside the watermark's text box, which "
                f"covers {chance:.0%} of the image — a map spread evenly would put {chance:.0%} there.")
-    fast = [m for m in chosen if m in FAST]
+    fast = [m for m in chosen if m in fast_ids]
     if fast:
         bar, found_all = widgets.LazyProgress(st.empty(), "Explaining every image with and without the watermark"), {}
         for i, n in enumerate(pool):
@@ -90,7 +92,7 @@ def _short(method: str) -> str:
     return xc.get_explainer(method).title.split(" (")[0]
 
 
-def _points(model: xc.ModelSpec, key: str, pool: dict[str, np.ndarray], name: str, digest: str,
+def _points(model: xc.Workbench, key: str, pool: dict[str, np.ndarray], name: str, digest: str,
             methods: list[str]) -> dict[str, dict]:
     """Each method's clean/watermarked carton maps for one image, memoised per (model, image, method)."""
     return {m: services.memo(_key(key, name, digest, m), lambda m=m: iw.where_explainers_point(model, pool[name], [m])[m])

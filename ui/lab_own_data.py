@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 import xai_core as xc
-from ui import jobs, services
+from ui import jobs, services, widgets
 from ui.figures import overlay_small
 from ui.lab_horse import spray_clusters
 from ui.state import Context
 from xai_core.lab import folders, own_data
 
-METHODS = ["gradcam", "lrp", "gradient", "guided_backprop", "integrated_gradients"]
+MAX_PASSES = 100  # passes per image: up to 300 images with any model, your own included
 JOB = "own_data_job"
 
 
@@ -53,11 +53,13 @@ def render(ctx: Context) -> None:
         st.error(str(e))
         return
     _summary(ctx, fs)
-    method = st.selectbox("Explainer", METHODS, format_func=lambda m: xc.get_explainer(m).title, key="own_method")
-    sig = (ctx.model_key, digest, method)
+    methods = widgets.methods_within(MAX_PASSES)
+    method = st.selectbox("Explainer", methods, index=methods.index(widgets.one_per_family(methods)[0]), key="own_method",
+                          format_func=lambda m: xc.get_explainer(m).title)
+    sig = (ctx.model_key, ctx.options.result_key, digest, method)
 
     def make() -> Callable:
-        return lambda progress: (sig, own_data.analyse(ctx.model, fs, method, progress=progress))
+        return lambda progress: (sig, own_data.analyse(ctx.workbench, fs, method, progress=progress))
 
     jobs.panel(JOB, f"▶️ Explain all {len(fs)} images", make, lambda res: _show(res, sig, fs),
                title="Explaining your data", help="Runs in the background; you can keep using the page meanwhile.")

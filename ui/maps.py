@@ -1,4 +1,5 @@
-"""One explanation's card below its heatmap: facts, notices and method-specific panels."""
+"""One explanation's card below its heatmap: facts, notices and panels, built from the diagnostics each explainer
+declares (name, title, how to show) — this module names no method."""
 
 from __future__ import annotations
 
@@ -14,42 +15,40 @@ from . import services
 
 
 def facts(e: xc.Explanation) -> str:
-    """A one-line summary: time, sign, and the method's own diagnostics."""
-    x = e.extras
-    info = [f"{e.seconds:.2f} s", "signed" if e.signed else "unsigned"]
-    if "completeness_gap" in x:
-        info.append(f"completeness gap {x['completeness_gap']:.1%}")
-    if "efficiency_gap" in x:
-        info.append(f"efficiency gap {x['efficiency_gap']:.2g}")
-    if "relevance_kept" in x:
-        info.append(f"pixels hold {x['relevance_kept']:.0%} of the logit")
-    if "surrogate_r2" in x:
-        info.append(f"surrogate R² {x['surrogate_r2']:.2f}")
-    if "masks_used" in x:
-        info.append(f"{x['masks_used']} masks")
-    if "probability_before" in x and "probability_after" in x:
-        info.append(f"p {x['probability_before']:.2f} → {x['probability_after']:.2f} after deletion")
-    return " · ".join(info)
+    """A one-line summary: time, sign, and every diagnostic the explainer declares as a caption."""
+    return " · ".join([f"{e.seconds:.2f} s", "signed" if e.signed else "unsigned", *(d.text for d in e.shown("caption"))])
 
 
 def panels(e: xc.Explanation, image: np.ndarray, key: tuple) -> None:
-    """Notices and method-specific views (LIME's superpixels, Meaningful Perturbation's mask)."""
-    x = e.extras
-    if x.get("notice"):
-        st.info(x["notice"], icon="⏱️")
-    if "segments" in x:
-        weights = np.asarray(x.get("coefficients", x.get("shap_values")))
-        with st.expander("Superpixels and the top 5 kept"):
-            a, b = st.columns(2)
-            a.image(services.memo(("seg", *key), lambda: render.superpixel_boundaries(image, x["segments"])),
-                    caption=f"{int(x['segments'].max()) + 1} superpixels", width="stretch")
-            b.image(services.memo(("top", *key), lambda: render.top_superpixels(image, x["segments"], weights)),
+    """Notices, images and superpixel views, each drawn the way its declaration says (no method is named here)."""
+    for d in e.shown("notice"):
+        st.info(d.text if d.spec.fmt else str(d.value), icon="⏱️")
+    for d in e.shown("segments"):
+        _segments(e, d, image, key)
+    pictures = e.shown("image")
+    if pictures:
+        with st.expander(" and ".join(d.spec.title for d in pictures).capitalize()):
+            for col, d in zip(st.columns(len(pictures)), pictures, strict=True):
+                col.image(_displayable(d.value), caption=d.spec.title, width="stretch", clamp=True)
+
+
+def _displayable(value: np.ndarray) -> np.ndarray:
+    """Float maps are shown in [0, 1]; uint8 images as they are."""
+    a = np.asarray(value)
+    return np.clip(a, 0, 1) if a.dtype.kind == "f" else a
+
+
+def _segments(e: xc.Explanation, d: xc.DiagnosticValue, image: np.ndarray, key: tuple) -> None:
+    segments = np.asarray(d.value)
+    weights = e.value(d.spec.weights)
+    with st.expander(d.spec.title):
+        a, b = st.columns(2)
+        a.image(services.memo(("seg", d.spec.name, *key), lambda: render.superpixel_boundaries(image, segments)),
+                caption=f"{int(segments.max()) + 1} superpixels", width="stretch")
+        if weights is not None:
+            b.image(services.memo(("top", d.spec.name, *key),
+                                  lambda: render.top_superpixels(image, segments, np.asarray(weights))),
                     caption="top 5 positive superpixels", width="stretch")
-    if "mask" in x and "perturbed" in x:
-        with st.expander("Learned mask and perturbed image"):
-            a, b = st.columns(2)
-            a.image(np.clip(x["mask"], 0, 1), caption="keep-mask (white = kept)", width="stretch", clamp=True)
-            b.image(x["perturbed"], caption="what the model saw", width="stretch")
 
 
 def stop_control(signature: tuple, pending: list[str], slot: Any) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -29,9 +31,19 @@ def show(report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:
              **{f"{s} (last)": report.similarity[name][s][-1] for s in sanity.SIMILARITIES}}
             for name in report.maps]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    png = services.memo(("sanity_png", digest, id(report)), lambda: _png(report, image))
+    png = services.memo(("sanity_png", digest, report_digest(report)), lambda: _png(report, image))
     st.download_button("⬇️ Download the grid as PNG", png, file_name=f"sanity-{digest[:8]}.png", mime="image/png",
                        key="sanity_png")
+
+
+def report_digest(report: sanity.SanityReport) -> str:
+    """A content digest of a report (its stages and every map), for caching what is drawn from it."""
+    h = hashlib.blake2b(f"{report.mode}|{report.target}|{report.stages}".encode(), digest_size=16)
+    for name, ms in report.maps.items():
+        h.update(name.encode())
+        for m in ms:
+            h.update(np.ascontiguousarray(m, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 def _panel(image: np.ndarray, m: np.ndarray, constant: bool, side: int = 160) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Cached services: models (st.cache_resource) and explanations (an LRU store keyed on digests).
 
 Explanations are not kept with st.cache_data because they report progress into a bar created
-outside the cached call, which cache_data cannot replay; a process-wide LRU keyed on
-(model, image digest, method, target, params, seed) gives the same instant reruns.
+outside the cached call, which cache_data cannot replay; a process-wide, bounded LRU keyed on
+(model key, image digest, ExplainRequest.key, the run options that change numbers) gives the same
+instant reruns. Keys are content (digests, normalised requests), never ``id()`` of an object.
 """
 
 from __future__ import annotations
@@ -90,28 +91,37 @@ def store() -> LRU:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def predictions(model_key: str, digest: str, _model: xc.ModelSpec, _image: np.ndarray) -> np.ndarray:
-    return xc.probabilities(_model, _image)
+def predictions(model_key: str, digest: str, _wb: xc.Workbench | xc.ModelSpec, _image: np.ndarray) -> np.ndarray:
+    """Class probabilities of the image (keyed on the model and the image digest; bf16 rounding does not matter
+    for a top-5 chart, so the run options are not part of the key)."""
+    return xc.as_workbench(_wb).probabilities(_image)
 
 
-def _key(model_key: str, digest: str, method: str, target: int, params: dict[str, Any], seed: int) -> tuple:
-    return ("explain", model_key, digest, method, target, tuple(sorted(params.items())), seed)
+def explanation_key(model_key: str, digest: str, options: xc.RunOptions, request: xc.ExplainRequest) -> tuple:
+    """The store key of one explanation: the model, the image's digest, the request's normalised key, and the
+    run options that can change the numbers (never ``id()`` of anything)."""
+    return ("explain", model_key, digest, request.key, options.result_key)
 
 
-def is_cached(model_key: str, digest: str, method: str, target: int, params: dict[str, Any], seed: int) -> bool:
-    return store().get(_key(model_key, digest, method, target, params, seed)) is not None
+def is_cached(model_key: str, digest: str, wb: xc.Workbench, request: xc.ExplainRequest) -> bool:
+    return store().get(explanation_key(model_key, digest, wb.options, request)) is not None
 
 
-def explanation(model_key: str, digest: str, model_spec: xc.ModelSpec, image: np.ndarray, method: str,
-                target: int, params: dict[str, Any], seed: int,
+def explanation(model_key: str, digest: str, wb: xc.Workbench, image: np.ndarray, request: xc.ExplainRequest,
                 progress: Callable[[float, str], None] | None = None) -> xc.Explanation:
-    """An explanation from the store, or computed (with progress) and stored."""
-    key = _key(model_key, digest, method, target, params, seed)
+    """An explanation from the store, or computed by the session's Workbench (with progress) and stored."""
+    key = explanation_key(model_key, digest, wb.options, request)
     hit = store().get(key)
     if hit is None:
-        hit = xc.explain(model_spec, image, method, target=target, seed=seed, progress=progress, **params)
+        hit = wb.explain(image, request, progress=progress)
         store().put(key, hit)
     return hit
+
+
+def model_digest(model: xc.ModelSpec | xc.Workbench) -> str:
+    """A content digest of a model's weights, for caching results of models built in a session (the lab's)."""
+    spec = model.model if isinstance(model, xc.Workbench) else model
+    return spec.fingerprint()
 
 
 def memo(key: tuple, build: Callable[[], Any]) -> Any:

@@ -1,4 +1,9 @@
-"""The shared sidebar: model picker, image picker, device badge. Sets the page context."""
+"""The shared sidebar: model picker, image picker, run options, device badge.
+
+``app.py`` draws it on every run, after ``st.navigation`` and before the page, so its widgets belong to
+the entrypoint and keep their state on every page (a file uploaded on one page is still there on the
+next). It stores the session's :class:`~ui.state.Context` for the page to read.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ import streamlit as st
 
 import xai_core as xc
 from xai_core import engine, images
+from xai_core.untrusted import LIMITS
 
-from . import services
-from .state import LAST_IMAGE, Context
+from . import links, services
+from .errors import report
+from .state import CONTEXT, LAST_IMAGE, Context
 
 OWN = "own"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif"]
+MB = 1024 * 1024
 
 
 def _fallback(reason: str) -> tuple[xc.ModelSpec, str]:
@@ -20,12 +28,14 @@ def _fallback(reason: str) -> tuple[xc.ModelSpec, str]:
 
 
 def _own_model() -> tuple[xc.ModelSpec, str]:
-    ckpt = st.file_uploader("Checkpoint: a state dict", type=["pth", "pt", "safetensors", "bin"],
+    ckpt = st.file_uploader("Checkpoint: a state dict", type=["pth", "pt", "safetensors", "bin"], key="own_ckpt",
+                            max_upload_size=LIMITS.checkpoint_bytes // MB,
                             help="Saved with torch.save(model.state_dict(), path) or safetensors. "
                                  "Loaded with weights_only=True: pickled objects are refused, never run.")
-    arch = st.selectbox("Architecture", xc.ARCHITECTURES)
-    n = int(st.number_input("Number of classes", 1, 100_000, 1000, step=1))
-    labels_file = st.file_uploader("Class names (optional)", type=["txt", "json"],
+    arch = st.selectbox("Architecture", xc.ARCHITECTURES, key="own_arch")
+    n = int(st.number_input("Number of classes", 1, 100_000, 1000, step=1, key="own_classes"))
+    labels_file = st.file_uploader("Class names (optional)", type=["txt", "json"], key="own_labels",
+                                   max_upload_size=max(1, LIMITS.labels_bytes // MB),
                                    help="One name per line, a JSON list, or a JSON {index: name} object.")
     if ckpt is None:
         return _fallback("Upload a checkpoint to explain your own model.")
@@ -34,16 +44,15 @@ def _own_model() -> tuple[xc.ModelSpec, str]:
         labels = tuple(xc.parse_labels(labels_file.getvalue(), n)) if labels_file else None
         digest = services.bytes_digest(data)
         spec = services.uploaded_model(digest, ckpt.name, arch, n, labels, data)
-    except xc.XaiError as e:
-        st.error(str(e))
+    except Exception as e:  # noqa: BLE001 - any failure of an upload is one message, never a traceback
+        report(e, "Loading the checkpoint")
         return _fallback("")
     st.success(f"Loaded {ckpt.name}")
     return spec, f"upload:{digest}:{arch}:{n}:{labels is not None}"
 
 
-def _model() -> tuple[xc.ModelSpec, str]:
-    names = [*xc.list_models(), OWN]
-    choice = st.selectbox("Model", names, key="model_choice",
+def _model(names: list[str]) -> tuple[xc.ModelSpec, str]:
+    choice = st.selectbox("Model", [*names, OWN], key="model_choice",
                           format_func=lambda n: "Your own model (upload)…" if n == OWN else xc.model_title(n))
     if choice == OWN:
         return _own_model()
@@ -58,58 +67,80 @@ def _model() -> tuple[xc.ModelSpec, str]:
         return _fallback("")
     try:
         return services.model(choice), choice
-    except xc.XaiError as e:
-        st.error(str(e))
+    except Exception as e:  # noqa: BLE001
+        report(e, f"Loading {choice}")
         return _fallback("")
+
+
+def _upload() -> tuple | None:
+    up = st.file_uploader("Upload an image", type=IMAGE_TYPES, key="image_upload",
+                          max_upload_size=LIMITS.upload_bytes // MB,
+                          help=f"PNG, JPEG, WebP, TIFF, BMP or GIF, up to {LIMITS.image_pixels / 1e6:.0f} megapixels. "
+                               "PDF, PostScript and SVG are refused, whatever the file is named.")
+    if up is not None:
+        data = up.getvalue()
+        digest = services.bytes_digest(data)
+        try:
+            img, notes = services.decoded_upload(digest, data)
+        except Exception as e:  # noqa: BLE001
+            report(e, "Reading the image")
+        else:
+            kept = (img, up.name, images.image_digest(img), notes)
+            st.session_state[LAST_IMAGE] = kept
+            links.kept_uploads().put(kept[2], kept)
+            return kept
+    kept = st.session_state.get(LAST_IMAGE)
+    if kept is not None:
+        st.caption(f"Still showing the last image that loaded ({kept[1]})." if up is not None
+                   else f"Showing {kept[1]}, uploaded earlier in this session.")
+    return kept
 
 
 def _image() -> tuple:
     source = st.radio("Image", ["Sample", "Upload"], horizontal=True, key="image_source")
     if source == "Upload":
-        up = st.file_uploader("Upload an image", type=IMAGE_TYPES, key="image_upload",
-                              help="PNG, JPEG, WebP, TIFF, BMP or GIF, up to 50 megapixels.")
-        if up is not None:
-            data = up.getvalue()
-            digest = services.bytes_digest(data)
-            try:
-                img, notes = services.decoded_upload(digest, data)
-                st.session_state[LAST_IMAGE] = (img, up.name, digest, notes)
-                return img, up.name, digest, notes
-            except xc.ImageError as e:
-                st.error(str(e))
-        if LAST_IMAGE in st.session_state:
-            if up is not None:
-                st.caption("Still showing the last image that loaded.")
-            return st.session_state[LAST_IMAGE]
-    name = st.selectbox("Sample image", images.sample_names(), key="sample_name",
-                        disabled=source == "Upload")
+        kept = _upload()
+        if kept is not None:
+            return (*kept, "upload")
+    name = st.selectbox("Sample image", images.sample_names(), key="sample_name", disabled=source == "Upload")
     img, digest = services.sample(name)
-    return img, name, digest, []
+    return img, name, digest, [], "sample"
+
+
+def _options(on_cpu: bool) -> xc.RunOptions:
+    """This session's run options: they change this visitor's runs only."""
+    compile_ = st.toggle(
+        "Compile the model for black-box methods", key="compile",
+        help="torch.compile: about a minute once per model, then ~1.6× faster forward passes for Occlusion, "
+             "LIME, KernelSHAP, RISE and Score-CAM (measured on a 2-core CPU). Applies to your session only.")
+    bf16 = not on_cpu and st.toggle(
+        "Half precision (bf16) forward passes", key="bf16",
+        help="About 2× faster black-box methods on the GPU; class probabilities keep ~3 significant digits, "
+             "which adds visible noise to LIME and KernelSHAP. Off: GPU maps equal CPU maps.")
+    return xc.RunOptions(compile=compile_, bf16=bf16)
 
 
 def render() -> Context:
-    """Draw the sidebar; every page calls this first and gets the chosen model and image."""
+    """Draw the sidebar, store this run's :class:`Context` in the session and return it."""
     services.threads()  # before the badge reads the thread count, whichever page opens first
+    names = xc.list_models()
+    links.restore(names)
     with st.sidebar:
         st.markdown("### 🔬 XAI Explorer")
         device = engine.device_label()
         on_cpu = device.startswith("CPU")
         st.badge(device, icon="🖥️" if on_cpu else "⚡", color="gray" if on_cpu else "green")
-        engine.set_compiled(st.toggle(
-            "Compile the model for black-box methods", key="compile",
-            help="torch.compile: about a minute once per model, then ~1.6× faster forward passes for Occlusion, "
-                 "LIME, KernelSHAP, RISE and Score-CAM (measured on a 2-core CPU). Applies to the whole app."))
-        if not on_cpu:
-            engine.set_half_precision(st.toggle(
-                "Half precision (bf16) forward passes", key="bf16",
-                help="About 2× faster black-box methods on the GPU; class probabilities keep ~3 significant digits, "
-                     "which adds visible noise to LIME and KernelSHAP. Off: GPU maps equal CPU maps."))
-        spec, key = _model()
-        img, name, digest, notes = _image()
+        options = _options(on_cpu)
+        spec, key = _model(names)
+        img, name, digest, notes, source = _image()
         st.image(img, caption=f"{name} · {img.shape[1]}×{img.shape[0]}", width="stretch")
         for n in notes:
             st.caption(f"ℹ️ {n}")
         with st.expander("About this model"):
             st.caption(f"{spec.title}: {spec.num_classes} classes, input {spec.input_size[1]}×{spec.input_size[0]}. "
                        f"{spec.provenance}")
-    return Context(spec, key, img, name, digest, notes)
+    ctx = Context(xc.Workbench(spec, options), key, img, name, digest, notes, source)
+    links.adopt_target(ctx)
+    links.publish(ctx)
+    st.session_state[CONTEXT] = ctx
+    return ctx

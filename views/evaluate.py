@@ -4,11 +4,12 @@ import streamlit as st
 
 import xai_core as xc
 from ui import evaluation as ev
-from ui import evaluation_set, maps, services, sidebar, state, widgets
+from ui import evaluation_set, maps, services, state, widgets
+from ui.errors import report as report_error
 from xai_core import metrics
 
 DEFAULTS = ["gradcam", "integrated_gradients", "gradient"]
-ctx = sidebar.render()
+ctx = state.current()
 model, image = ctx.model, ctx.image
 H, W = image.shape[:2]
 
@@ -17,7 +18,7 @@ st.caption("Are these maps faithful to the model, and do they point at the objec
            "AOPC, the pointing game, IoU and relevance mass — next to a random map, a centre prior and an edge "
            "detector, so every number has something to beat.")
 
-probs = services.predictions(ctx.model_key, ctx.digest, model, image)
+probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, image)
 choice = st.session_state.get(state.CHOICE, {})
 titles = ev.explainer_titles()
 one, many = st.tabs(["🖼️ This image", "🗂️ Over a set of images"])
@@ -28,10 +29,7 @@ with one:
     default_box = metrics.SAMPLE_BOXES.get(ctx.image_name, (W // 4, H // 4, 3 * W // 4, 3 * H // 4))
     box = st.session_state.setdefault(box_key, tuple(int(v) for v in default_box))
     with right:
-        target = st.selectbox("Class to evaluate", range(model.num_classes),
-                              index=choice.get("target", int(probs.argmax())) if choice.get("digest") == ctx.digest
-                              else int(probs.argmax()), key=f"eval_target:{ctx.model_key}:{ctx.digest}",
-                              format_func=lambda i: f"{model.label(i)} · #{i} · p={probs[i]:.1%}")
+        target = state.target_box(ctx, probs, "Class to evaluate", "eval_target")
         chosen = st.multiselect("Explainers", list(titles), default=choice.get("explainers", DEFAULTS),
                                 format_func=titles.get, key="eval_explainers",
                                 help="Settings come from the Explain page, where the maps are cached.")
@@ -52,8 +50,8 @@ with one:
             if up is not None:
                 try:
                     region = metrics.mask_region(xc.images.decode_image(up.getvalue()).array, (H, W))
-                except xc.XaiError as e:
-                    st.error(str(e))
+                except Exception as e:  # noqa: BLE001 - any failure of an upload is one sentence
+                    report_error(e, "Reading the mask")
         with st.expander("⚙️ Metric settings"):
             chosen_metrics = st.multiselect("Metrics", [m.id for m in metrics.list_metrics()],
                                             default=[m.id for m in metrics.list_metrics()], key="eval_metrics",
@@ -78,19 +76,19 @@ with one:
         st.stop()
     params = choice.get("params", {})
     seed_x = choice.get("seed", 0)
-    explained = [(m, params.get(m, {})) for m in chosen]
+    requests = {m: xc.ExplainRequest.make(m, target, params.get(m, {}), seed_x) for m in chosen}
     curve_ids = [m for m in chosen_metrics if metrics.get_metric(m).kind == "curve"]
-    key = (ctx.model_key, ctx.digest, target, seed_x, tuple((m, tuple(sorted(p.items()))) for m, p in explained),
+    key = (ctx.model_key, ctx.digest, ctx.options.result_key, target, tuple(r.key for r in requests.values()),
            use_refs, tuple(curve_ids), tuple((k, tuple(sorted(v.items()))) for k, v in mparams.items()), seed)
     stop_slot = st.empty()
     if not maps.stop_control(key, [] if ev.is_cached(key) else ["the evaluation"], stop_slot):
         st.stop()
     found = {}
     slot = st.empty()
-    for m, p in explained:
+    for m, request in requests.items():
         bar = widgets.LazyProgress(slot, f"Explaining with {titles[m]}")
         try:
-            found[titles[m]] = services.explanation(ctx.model_key, ctx.digest, model, image, m, target, p, seed_x,
+            found[titles[m]] = services.explanation(ctx.model_key, ctx.digest, ctx.workbench, image, request,
                                                     progress=bar).map
         except xc.XaiError as err:
             st.error(f"**{titles[m]}**: {err}")
@@ -98,7 +96,7 @@ with one:
     refs = ev.references_for(ctx.digest, image, seed) if use_refs else {}
     bar = widgets.LazyProgress(slot, "Evaluating")
     try:
-        report = ev.evaluation(key, lambda: metrics.evaluate(model, image, {**found, **refs}, target, metrics=curve_ids,
+        report = ev.evaluation(key, lambda: metrics.evaluate(ctx.workbench, image, {**found, **refs}, target, metrics=curve_ids,
                                                              params=mparams, seed=seed, progress=bar))
         if region is not None:  # cheap, so not cached: moving the box never recomputes the curves
             report = report.with_region({**found, **refs}, region, [m for m in chosen_metrics if m not in curve_ids],

@@ -3,19 +3,18 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import figures, maps, services, sidebar, state, widgets
+from ui import figures, maps, services, state, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
-ctx = sidebar.render()
+ctx = state.current()
 model = ctx.model
 
 st.title("Explain a prediction")
 st.caption("What did the model look at? Pick explainers and compare their heatmaps side by side. "
            "Hover a map to read its raw attribution.")
 
-probs = services.predictions(ctx.model_key, ctx.digest, model, ctx.image)
-top = int(probs.argmax())
+probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, ctx.image)
 specs = {s.id: s for s in xc.list_explainers()}
 
 left, right = st.columns([3, 2], gap="large")
@@ -23,9 +22,7 @@ with left:
     st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
                     config={"displayModeBar": False})
 with right:
-    target = st.selectbox("Class to explain (type to search)", range(model.num_classes), index=top,
-                          key=f"target:{ctx.model_key}:{ctx.digest}",
-                          format_func=lambda i: f"{model.label(i)} · #{i} · p={probs[i]:.1%}")
+    target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
     chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
                             default=DEFAULTS, key="explainers", format_func=lambda i: f"{specs[i].title} · {specs[i].family}")
     with st.expander("Display and seed"):
@@ -50,8 +47,9 @@ for i, mid in enumerate(chosen):
 st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target, "seed": seed,
                                   "digest": ctx.digest}
 st.divider()
-signature = (ctx.model_key, ctx.digest, target, seed, tuple((m, tuple(sorted(params[m].items()))) for m in chosen))
-pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, m, target, params[m], seed)]
+requests = {m: xc.ExplainRequest.make(m, target, params[m], seed) for m in chosen}
+signature = (ctx.model_key, ctx.digest, ctx.options.result_key, tuple(r.key for r in requests.values()))
+pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, ctx.workbench, requests[m])]
 stop_slot = st.empty()
 may_compute = maps.stop_control(signature, pending, stop_slot)
 results: list[tuple[str, xc.Explanation]] = []
@@ -65,8 +63,7 @@ for i, mid in enumerate(chosen):
         slot = st.empty()
         bar = widgets.LazyProgress(slot, spec.title)
         try:
-            e = services.explanation(ctx.model_key, ctx.digest, model, ctx.image, mid, target, params[mid], seed,
-                                     progress=bar)
+            e = services.explanation(ctx.model_key, ctx.digest, ctx.workbench, ctx.image, requests[mid], progress=bar)
         except xc.XaiError as err:
             bar.clear()
             st.error(f"**{spec.title}**: {err}")
@@ -76,7 +73,7 @@ for i, mid in enumerate(chosen):
             st.error(f"**{spec.title}** failed unexpectedly ({type(err).__name__}: {err}). The other maps are unaffected.")
             continue
         bar.clear()
-        key = ("fig", ctx.model_key, ctx.digest, mid, target, tuple(sorted(params[mid].items())), seed, alpha, cmap)
+        key = ("fig", ctx.model_key, ctx.digest, ctx.options.result_key, requests[mid].key, alpha, cmap)
         fig = services.memo(key, lambda e=e, spec=spec: figures.heatmap(ctx.image, e.map, e.signed, alpha=alpha,
                                                                           cmap=cmap, title=spec.title))
         st.plotly_chart(fig, width="stretch", key=f"map:{mid}", config={"displayModeBar": False})
@@ -91,7 +88,7 @@ if results:
                    figures.overlay_small(ctx.image, e.map, e.signed, alpha=alpha, cmap=cmap, side=512)) for t, e in results]
         return render.grid_png(figures.fit(ctx.image, 512), panels, cols=min(len(panels) + 1, 4))
 
-    gkey = ("grid", ctx.model_key, ctx.digest, target, tuple((t, id(e)) for t, e in results), alpha, cmap)
+    gkey = ("grid", ctx.model_key, ctx.digest, ctx.options.result_key, tuple(e.request.key for _, e in results), alpha, cmap)
     st.download_button("⬇️ Download the grid as PNG", services.memo(gkey, grid), file_name=f"xai-{ctx.digest[:8]}.png",
                        mime="image/png", key="download_grid")
     st.caption(f"Explaining **{model.label(target)}** (p={probs[target]:.1%}) with {model.title}.")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui import lab_horse, lab_imagenet_w, lab_own_data, sidebar
+from ui import lab_horse, lab_imagenet_w, lab_own_data, state
 
-ctx = sidebar.render()
+ctx = state.current()
 st.title("Dataset debugging lab: the horse watermark")
 st.caption("Lapuschkin et al. (2019) found a PASCAL VOC classifier that recognised *horse* by a copyright tag in "
            "the corner of horse photos. Here the same story runs on your machine: a generated dataset where most "
@@ -15,7 +15,7 @@ PARTS = {"horse": "🐴 Synthetic horse watermark", "imagenet_w": "🌐 ImageNet
 part = st.segmented_control("Part", list(PARTS), format_func=PARTS.get, default="horse", key="lab_part",
                             label_visibility="collapsed") or "horse"
 if part == "horse":
-    lab_horse.render()
+    lab_horse.render(ctx)
 elif part == "imagenet_w":
     lab_imagenet_w.render(ctx)
 else:

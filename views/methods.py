@@ -1,13 +1,12 @@
 """Methods page: the catalogue of explainers, built from registry metadata (for lecturers and students)."""
 
+import math
+
 import streamlit as st
 
 import xai_core as xc
-from ui import sidebar
 from xai_core import metrics
 from xai_core.catalogue import ANALYSES
-
-sidebar.render()
 
 st.title("Methods")
 st.caption("Every explainer, metric and analysis in XAI Explorer, with the paper it comes from. The explainer and "
@@ -16,14 +15,22 @@ explainers, scores, analyses = st.tabs(["Explainers", "Metrics", "Sanity checks 
 
 specs = xc.list_explainers()
 explainers.dataframe(
-    [{"Method": s.title, "Family": s.family, "Signed": "yes" if s.signed else "no", "Cost": s.cost,
+    [{"Method": s.title, "Family": s.family, "Signed": "yes" if s.signed else "no", "Cost": s.cost.text(),
+      "Passes per image (defaults, 224 px)": s.passes() if math.isfinite(s.passes()) else None,
       "Taxonomy": ", ".join(s.taxonomy), "Stochastic": "yes" if s.stochastic else "no"} for s in specs],
-    hide_index=True, width="stretch")
+    hide_index=True, width="stretch",
+    column_config={"Passes per image (defaults, 224 px)": st.column_config.NumberColumn(
+        format="%d", help="Forward + backward passes per image with the default parameters, from the registry's cost "
+                          "data; empty where the model decides (Score-CAM: one per channel of the layer).")})
 
 for s in specs:
     with explainers.expander(f"**{s.title}** · {s.family}"):
         st.markdown(s.summary)
         st.markdown(f"📄 {s.reference}")
+        st.markdown(f"Cost: {s.cost.text()}" + ("; the class and its probability come from its own first "
+                                                "forward pass" if s.reports_logits else ""))
+        if s.diagnostics:
+            st.markdown("Reports: " + ", ".join(d.title for d in s.diagnostics))
         if s.params:
             st.markdown("Parameters: " + "; ".join(
                 f"*{p.label}* (default `{p.default or 'model default'}`) — {p.help}" for p in s.params))

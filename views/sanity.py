@@ -3,13 +3,13 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import attack_view, maps, sanity_view, services, sidebar, state, widgets
+from ui import attack_view, maps, sanity_view, services, state, widgets
 from ui.evaluation import explainer_titles
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
-ctx = sidebar.render()
-model, image = ctx.model, ctx.image
+ctx = state.current()
+image = ctx.image
 
 st.title("Sanity checks")
 st.caption("An explanation of a model should change when the model is destroyed. Re-initialise the weights from "
@@ -35,13 +35,14 @@ with randomisation:
 
     params = choice.get("params", {})
     explained = [(m, params.get(m, {})) for m in chosen]
-    key = ("sanity", ctx.model_key, ctx.digest, tuple((m, tuple(sorted(p.items()))) for m, p in explained), mode, n_stages)
+    key = ("sanity", ctx.model_key, ctx.digest, ctx.options.result_key,
+           tuple(xc.ExplainRequest.make(m, None, p).key for m, p in explained), mode, n_stages)
     stop_slot = st.empty()
     if not maps.stop_control(key, [] if services.store().get(key) is not None else ["the sanity check"], stop_slot):
         st.stop()
     bar = widgets.LazyProgress(st.empty(), "Randomising and explaining")
     try:
-        report = services.memo(key, lambda: sanity.model_randomisation(model, image, explained, mode=mode,
+        report = services.memo(key, lambda: sanity.model_randomisation(ctx.workbench, image, explained, mode=mode,
                                                                        n_stages=n_stages, progress=bar))
     except xc.XaiError as err:
         st.error(str(err))

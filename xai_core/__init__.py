@@ -2,13 +2,15 @@
 
 Public API::
 
-    from xai_core import load_model, list_models, list_explainers, explain, predict
-    model = load_model("efficientnet_lite0")
-    e = explain(model, image, "gradcam")          # e.map: float32 (H, W)
+    from xai_core import load_model, Workbench, RunOptions, ExplainRequest
+    wb = Workbench(load_model("efficientnet_lite0"), RunOptions(time_budget=30))   # one per session
+    e = wb.explain(image, ExplainRequest.make("gradcam"))   # e.map: float32 (H, W); e.diagnostics
+    wb.predict(image, k=5)
+    xai_core.explain(model, image, "gradcam")                # the same with default options
 """
 
-from . import engine, images, render
-from .api import Explanation, Prediction, explain, predict, probabilities
+from . import engine, explainers, images, metrics, options, render
+from .api import explain, predict, probabilities
 from .errors import Cancelled, ExplainerError, ImageError, ModelLoadError, XaiError
 from .images import load_image
 from .models import (
@@ -23,11 +25,17 @@ from .models import (
     model_title,
     parse_labels,
 )
-from .registry import ExplainerSpec, ParamSpec, get_explainer, list_explainers
+from .options import RunOptions
+from .registry import ExplainerSpec, get_explainer, list_explainers
+from .request import ExplainRequest, Explanation, Prediction
+from .types import Cost, Diagnostic, DiagnosticValue, ParamSpec, Progress
+from .workbench import Workbench, as_workbench
 
 __all__ = [
-    "ARCHITECTURES", "DEFAULT_MODEL", "Cancelled", "ExplainerError", "ExplainerSpec", "Explanation", "ImageError",
-    "ModelLoadError", "ModelSpec", "ParamSpec", "Prediction", "XaiError", "engine", "explain", "from_module",
-    "get_explainer", "images", "list_explainers", "list_models", "load_checkpoint", "load_image", "load_model",
-    "model_status", "model_title", "parse_labels", "predict", "probabilities", "render",
+    "ARCHITECTURES", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
+    "ExplainerError", "ExplainerSpec", "Explanation", "ImageError", "ModelLoadError", "ModelSpec", "ParamSpec",
+    "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "engine", "explain",
+    "explainers", "from_module", "get_explainer", "images", "list_explainers", "list_models", "load_checkpoint",
+    "load_image", "load_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
+    "probabilities", "render",
 ]

@@ -15,58 +15,16 @@ from typing import TypeVar
 
 import torch
 
-from . import fastpath
+from . import fastpath, options
+from .device import CPU_BATCH, GPU_BATCH, batch_size_for, configure_threads, default_device, device_label
 from .errors import Cancelled, ExplainerError
-from .fastpath import set_compiled, set_frozen, set_half_precision  # noqa: F401 - re-exported: the UI's switches
-from .registry import Progress
+from .trace import first_forward
+from .types import Progress
+
+__all__ = ["CPU_BATCH", "GPU_BATCH", "autocast", "batch_size_for", "chunks", "configure_threads", "default_device",
+           "device_label", "input_gradients", "logits", "scores", "seconds_per_pass", "select"]
 
 T = TypeVar("T")
-
-CPU_BATCH = 8  # measured: per-sample cost on a 2-core CPU rises again above ~8 (cache)
-GPU_BATCH = 128
-
-
-def default_device() -> torch.device:
-    """CUDA when present, then Apple MPS, else CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def device_label(device: torch.device | str | None = None) -> str:
-    """A short human label for the device badge, e.g. ``CUDA · NVIDIA H100`` or ``CPU · 2 threads``."""
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == "cuda":
-        return f"CUDA · {torch.cuda.get_device_name(device)}"
-    if device.type == "mps":
-        return "Apple MPS"
-    n = torch.get_num_threads()
-    return f"CPU · {n} thread{'s' if n > 1 else ''}"
-
-
-def configure_threads(reserve: int = 1) -> int:
-    """Leave ``reserve`` cores to the rest of the machine (the browser showing the app, the server).
-
-    With as many intra-op threads as cores, torch's CPU kernels stall badly whenever another process
-    takes a core (measured on the 2-core machines here: forward passes 10-100× slower while headless
-    Chromium redraws the page). Returns the thread count now in use. No-op on GPU machines' workers.
-    """
-    import os
-
-    cores = os.cpu_count() or 1
-    threads = max(1, cores - reserve)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
-
-
-def batch_size_for(device: torch.device, pixels: int = 224 * 224) -> int:
-    """A starting batch size for ``device`` at ``pixels`` per input; OOM back-off refines it."""
-    base = GPU_BATCH if device.type in ("cuda", "mps") else CPU_BATCH
-    return max(1, int(base * (224 * 224) / max(pixels, 1)))
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -108,9 +66,9 @@ def chunks(total: int, compute: Callable[[int, int], T], *, batch_size: int,
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA for forward-only work when switched on (``fastpath.set_half_precision``);
-    otherwise, and always off CUDA, a no-op (CPUs here lack bf16 units)."""
-    if enabled and device.type == "cuda" and fastpath.half_precision():
+    """bfloat16 autocast on CUDA for forward-only work when the session's :class:`RunOptions` ask for it
+    (``bf16``); otherwise, and always off CUDA, a no-op (CPUs here lack bf16 units)."""
+    if enabled and device.type == "cuda" and options.current().bf16:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -188,15 +146,21 @@ def select(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return out.gather(1, idx).squeeze(1)
 
 
-def input_gradients(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def input_gradients(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, *,
+                    report: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """d logit[target] / d x for a batch, and the selected logits.
 
     Only the input needs a gradient (model parameters are frozen at load time), so backward stops
-    at the input and no weight gradients are ever computed or stored.
+    at the input and no weight gradients are ever computed or stored. With ``report`` the pass is
+    reported as the explained input's first forward (:func:`trace.first_forward`), which also decides
+    a top-1 target (negative entries of ``target``).
     """
     with torch.enable_grad():
         xi = x.detach().requires_grad_(True)
-        score = select(module(xi), target)
+        out = module(xi)
+        if report:
+            target = first_forward(x, out, target)
+        score = select(out, target)
         if not torch.isfinite(score).all():
             raise ExplainerError("The model returned NaN or infinite scores for this input; "
                                  "check the checkpoint (it may have diverged) or the image.")

@@ -7,10 +7,16 @@ Two paths, both verified against the eager module so maps stay equal within floa
   Measured on the 2-core CPU here (EfficientNet-Lite0, batch 8, interleaved runs): 27.2 → 19.3 ms per
   image. It is checked once against the eager output (relative 1e-4) and dropped, silently falling back
   to eager, for any model it cannot trace or reproduce, and never used while hooks are attached.
-* **torch.compile (opt-in, the sidebar's toggle).** 27.2 → 16.1 ms per image in the same measurement,
+* **torch.compile (opt-in: ``RunOptions(compile=True)``, the sidebar's toggle).** 27.2 → 16.1 ms per image in the
+  same measurement,
   after a one-off compilation of ~40 s per model and input size.
 
-CUDA runs eagerly, in float32 by default; bf16 autocast is opt-in (:func:`set_half_precision`).
+CUDA runs eagerly, in float32 by default; bf16 autocast is opt-in (``RunOptions(bf16=True)``).
+
+Which paths are used is read from the session's :class:`~xai_core.options.RunOptions` (set by the Workbench for
+each call), never from a process-wide switch. bf16 off, GPU maps equal CPU maps to float round-off; on, forward
+passes run ~2× faster on an H100 but class probabilities carry ~3 significant digits, which LIME/KernelSHAP
+regressions turn into visible noise on cells the model ignores (measured: 16% of the peak instead of < 1%).
 """
 
 from __future__ import annotations
@@ -21,44 +27,21 @@ from collections.abc import Callable
 
 import torch
 
+from . import options
 from .hooks import has_hooks
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
-_SETTINGS = {"compile": False, "freeze": True, "bf16": False}
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FROZEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 WARM: weakref.WeakSet = weakref.WeakSet()  # modules whose compiled form has run once
 RTOL = 1e-4
-
-
-def set_compiled(on: bool) -> None:
-    """Run perturbation methods' forward passes through ``torch.compile`` (process-wide switch)."""
-    _SETTINGS["compile"] = bool(on)
-
-
-def set_frozen(on: bool) -> None:
-    """Use the frozen TorchScript graph for CPU forward passes (process-wide; on by default)."""
-    _SETTINGS["freeze"] = bool(on)
-
-
-def set_half_precision(on: bool) -> None:
-    """bfloat16 autocast for CUDA forward passes (process-wide; off by default).
-
-    Off, GPU maps equal CPU maps to float round-off. On, the forward passes run ~2× faster on an H100
-    but class probabilities carry ~3 significant digits, which LIME/KernelSHAP regressions turn into
-    visible noise on cells the model ignores (measured: 16% of the peak instead of < 1%).
-    """
-    _SETTINGS["bf16"] = bool(on)
-
-
-def half_precision() -> bool:
-    return _SETTINGS["bf16"]
+MAX_GRAPHS = 4  # frozen graphs kept per module (input shapes × weight versions), oldest dropped first
 
 
 def compiled(module: torch.nn.Module) -> Forward | None:
     """The ``torch.compile``d module when compilation is switched on (compiled once, cached), else None."""
-    if not _SETTINGS["compile"]:
+    if not options.current().compile:
         return None
     if module not in _COMPILED:
         _COMPILED[module] = torch.compile(module, dynamic=False)
@@ -67,12 +50,14 @@ def compiled(module: torch.nn.Module) -> Forward | None:
 
 def frozen(module: torch.nn.Module, xb: torch.Tensor) -> Forward | None:
     """A verified frozen graph of ``module`` for inputs shaped like ``xb`` on CPU, or None (use eager)."""
-    if not _SETTINGS["freeze"] or xb.device.type != "cpu" or has_hooks(module) or module.training:
+    if not options.current().freeze or xb.device.type != "cpu" or has_hooks(module) or module.training:
         return None
     per_shape = _FROZEN.setdefault(module, {})
     # Weights changed in place since freezing (a version counter moved) make a new key: never a stale graph.
     key = (tuple(xb.shape[1:]), sum(t._version for t in (*module.parameters(), *module.buffers())))
     if key not in per_shape:
+        while len(per_shape) >= MAX_GRAPHS:
+            per_shape.pop(next(iter(per_shape)))
         per_shape[key] = _freeze(module, xb)
     return per_shape[key]
 

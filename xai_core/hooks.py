@@ -93,3 +93,21 @@ def has_hooks(model: nn.Module) -> bool:
     """True if any module of ``model`` carries a forward/backward hook (used by hygiene tests)."""
     names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
     return any(len(getattr(m, n, {})) for m in model.modules() for n in names)
+
+
+def forward_order(module: nn.Module, x: torch.Tensor) -> list[str]:
+    """Names of the modules with weights of their own (and of leaf modules), in the order a forward pass on
+    ``x[:1]`` finishes them (first call counts). Layers such as EfficientNet's padded convolutions have children
+    and weights both. The caller holds the model (a Workbench session): the hooks live for this one pass."""
+    order: list[str] = []
+    handles = []
+    for name, m in module.named_modules():
+        if name and (not list(m.children()) or any(True for _ in m.parameters(recurse=False))):
+            handles.append(m.register_forward_hook(lambda _m, _i, _o, name=name: order.append(name)))
+    try:
+        with torch.inference_mode():
+            module(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return list(dict.fromkeys(order))

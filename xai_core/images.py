@@ -1,140 +1,27 @@
-"""Decode and validate any uploaded image into RGB uint8; digests; bundled sample images.
+"""Uploaded images (decoded by the upload boundary, :mod:`xai_core.untrusted`); digests; bundled sample images.
 
-Every failure is one :class:`ImageError` with a sentence the user can act on. Images that decode
-but are unusual (16-bit, palette, CMYK, alpha, grayscale, animated, EXIF-rotated) are converted and
-the conversion is reported in :attr:`DecodedImage.notes`, so nothing is silently lost.
+:func:`decode_image` lives in :mod:`xai_core.untrusted.raster` (the one place uploaded bytes are opened, through a
+raster allow-list) and is re-exported here with the limits under their historical names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .errors import ImageError
+from .untrusted.limits import LIMITS
+from .untrusted.raster import FORMATS, DecodedImage, decode_image, to_uint8
 
-MAX_PIXELS = 50_000_000  # 50 MP: enough for any camera photo, refuses decompression bombs
-MIN_SIDE = 8
-MAX_BYTES = 200 * 1024 * 1024
-FORMATS = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF")
+MAX_PIXELS = LIMITS.image_pixels
+MIN_SIDE = LIMITS.image_min_side
+MAX_BYTES = LIMITS.upload_bytes
 
-_MAGIC = {
-    b"PK\x03\x04": "a ZIP archive",
-    b"%PDF": "a PDF document",
-    b"\x1f\x8b": "a gzip archive",
-    b"Rar!": "a RAR archive",
-    b"7z\xbc\xaf": "a 7-Zip archive",
-}
-
-
-@dataclass
-class DecodedImage:
-    """An RGB uint8 image of shape (H, W, 3) and the conversions that produced it."""
-
-    array: np.ndarray
-    notes: list[str] = field(default_factory=list)
-
-
-def _sniff(data: bytes) -> str | None:
-    for magic, what in _MAGIC.items():
-        if data.startswith(magic):
-            return what
-    return None
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Scale a high-bit-depth or float array to 0..255 without clipping its range away."""
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    a = arr.astype(np.float64)
-    if not np.isfinite(a).all():
-        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    if np.issubdtype(arr.dtype, np.integer) and a.min() >= 0 and a.max() <= 65535:
-        scale = 255.0 / 65535.0 if a.max() > 255 else 1.0
-        return np.clip(np.round(a * scale), 0, 255).astype(np.uint8)
-    lo, hi = float(a.min()), float(a.max())
-    if hi <= lo:
-        return np.zeros(arr.shape, np.uint8)
-    return np.round((a - lo) / (hi - lo) * 255).astype(np.uint8)
-
-
-def _flatten_alpha(im: Image.Image) -> Image.Image:
-    rgba = im.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
-
-
-def _to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        notes.append(f"{'16-bit' if mode.startswith('I;16') else mode + '-mode'} image scaled to 8 bits")
-        gray = _to_uint8(np.asarray(im))
-        return np.repeat(gray[..., None], 3, axis=2)
-    if mode == "P" and ("transparency" in im.info):
-        notes.append("palette image with transparency composited on white")
-        return np.asarray(_flatten_alpha(im))
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        notes.append("alpha channel composited on white")
-        return np.asarray(_flatten_alpha(im))
-    if mode == "CMYK":
-        notes.append("CMYK converted to RGB")
-    elif mode in ("L", "1"):
-        notes.append("grayscale image repeated to three channels")
-    elif mode == "P":
-        notes.append("palette image converted to RGB")
-    elif mode != "RGB":
-        notes.append(f"{mode} image converted to RGB")
-    return np.asarray(im.convert("RGB"))
-
-
-def decode_image(data: bytes) -> DecodedImage:
-    """Decode bytes of any common image format into RGB uint8, reporting every conversion."""
-    if not data:
-        raise ImageError("The file is empty (0 bytes). Choose the image file again.")
-    if len(data) > MAX_BYTES:
-        raise ImageError(f"The file is {len(data) / 2**20:.0f} MB; files up to {MAX_BYTES // 2**20} MB are accepted. "
-                         "Save a smaller or compressed copy.")
-    other = _sniff(data)
-    if other:
-        raise ImageError(f"This file is {other}, not an image, whatever its name says. "
-                         f"Upload one of: {', '.join(FORMATS)}.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"The image is {w}×{h} ({w * h / 1e6:.0f} MP), over the {MAX_PIXELS / 1e6:.0f} MP limit "
-                                 "(files this large can exhaust memory). Downscale it and upload it again.")
-            notes: list[str] = []
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                im.seek(0)
-                notes.append(f"animated image: the first of {frames} frames is used")
-            im.load()
-            rotated = ImageOps.exif_transpose(im)
-            if rotated is not None and rotated is not im and im.getexif().get(0x0112, 1) != 1:
-                notes.append("EXIF orientation applied")
-                im = rotated
-            arr = _to_rgb(im, notes)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"The image declares a size too large to decode safely ({e}). Downscale it.") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"This file is not an image format we can read. Upload one of: {', '.join(FORMATS)}.") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"The image file is truncated or corrupt ({e}). Re-export or re-download it and try again.") from None
-    if min(arr.shape[:2]) < MIN_SIDE:
-        raise ImageError(f"The image is {arr.shape[1]}×{arr.shape[0]} pixels; at least {MIN_SIDE}×{MIN_SIDE} is needed.")
-    return DecodedImage(np.ascontiguousarray(arr, dtype=np.uint8), notes)
+__all__ = ["FORMATS", "MAX_BYTES", "MAX_PIXELS", "MIN_SIDE", "DecodedImage", "decode_image", "downscale", "image_digest",
+           "load_image", "load_sample", "sample_names"]
 
 
 def load_image(data: bytes) -> np.ndarray:
@@ -166,8 +53,8 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
 
         arr = getattr(data, name)()
         if arr.ndim == 2:
-            arr = np.repeat(_to_uint8(arr)[..., None], 3, axis=2)
-        return np.ascontiguousarray(_to_uint8(arr[..., :3]))
+            arr = np.repeat(to_uint8(arr)[..., None], 3, axis=2)
+        return np.ascontiguousarray(to_uint8(arr[..., :3]))
 
     return load
 

@@ -1,10 +1,14 @@
-"""Explainer registry: metadata that pages turn into menus and parameter widgets.
+"""Explainer registry: metadata that pages turn into menus, parameter widgets, costs and diagnostic captions.
 
-Adding a method is one file in ``xai_core/explainers/`` and one decorator:
+Adding a method is one file in ``xai_core/explainers/`` and one decorator (the package discovers its modules):
 
 * :func:`explainer` registers a function that returns maps ``Tensor[B, H, W]``;
 * :func:`attribution` registers a gradient-style function that returns per-channel attributions
   ``Tensor[B, 3, H, W]``; the map is derived by a channel reduction, and SmoothGrad can wrap it.
+
+Metadata: ``cost`` (a :class:`Cost`: passes per sample, as data), ``diagnostics`` (the values the method reports
+next to its map, each a :class:`Diagnostic`), ``reports_logits`` (its first forward pass runs on the input
+itself and reports its logits through :func:`trace.first_forward`, so no separate forward is needed).
 """
 
 from __future__ import annotations
@@ -12,58 +16,24 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from .errors import ExplainerError
+from .types import Cost, Diagnostic, ParamSpec, Progress
 
 if TYPE_CHECKING:
     from .models.spec import ModelSpec
 
-Progress = Callable[[float, str], None]
-ParamKind = Literal["int", "float", "bool", "choice", "layer"]
+__all__ = ["REDUCTIONS", "Cost", "Diagnostic", "ExplainerSpec", "ParamSpec", "Progress", "attribution", "explainer",
+           "get_explainer", "list_explainers", "reduce_channels"]
 
 
 class ExplainerFn(Protocol):
     def __call__(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
                  progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
                  **params: Any) -> torch.Tensor: ...
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One tunable parameter: enough metadata for a UI widget and for validation."""
-
-    name: str
-    kind: ParamKind
-    default: Any
-    label: str
-    help: str = ""
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def validate(self, value: Any) -> Any:
-        """Coerce and range-check one value; raise :class:`ExplainerError` with the allowed range."""
-        try:
-            if self.kind == "int":
-                value = int(value)
-            elif self.kind == "float":
-                value = float(value)
-            elif self.kind == "bool":
-                value = bool(value)
-            else:
-                value = str(value)
-        except (TypeError, ValueError):
-            raise ExplainerError(f"{self.label}: {value!r} is not a valid {self.kind}.") from None
-        if self.kind in ("int", "float"):
-            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                raise ExplainerError(f"{self.label} must be between {self.min} and {self.max}; got {value}.")
-        if self.kind == "choice" and value not in self.choices:
-            raise ExplainerError(f"{self.label} must be one of {', '.join(self.choices)}; got {value!r}.")
-        return value
 
 
 @dataclass(frozen=True)
@@ -77,10 +47,12 @@ class ExplainerSpec:
     summary: str
     reference: str
     signed: bool = False
-    cost: str = "1 forward + 1 backward"
+    cost: Cost = Cost(1, 1)
     taxonomy: tuple[str, ...] = ("local", "white-box", "post-hoc", "model-specific")
     params: tuple[ParamSpec, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
     stochastic: bool = False
+    reports_logits: bool = False
     attribute: ExplainerFn | None = field(default=None, repr=False)
 
     def defaults(self) -> dict[str, Any]:
@@ -96,6 +68,16 @@ class ExplainerSpec:
         out = self.defaults()
         out.update({k: known[k].validate(v) for k, v in params.items()})
         return out
+
+    def passes(self, params: dict[str, Any] | None = None, input_size: tuple[int, int] = (224, 224)) -> float:
+        """Forward + backward passes per sample with ``params`` (defaults filled in); ``math.inf`` if unknown."""
+        return self.cost.passes(self.resolve(params or {}), input_size)
+
+    def diagnostic(self, name: str) -> Diagnostic:
+        for d in self.diagnostics:
+            if d.name == name:
+                return d
+        raise ExplainerError(f"{self.title} does not declare a diagnostic {name!r}.")
 
     def __call__(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
                  progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
@@ -133,6 +115,9 @@ def _add(spec: ExplainerSpec) -> None:
         raise ValueError(f"explainer id {spec.id!r} registered twice")
     if not inspect.getdoc(spec.fn):
         raise ValueError(f"explainer {spec.id!r} needs a docstring with its paper reference")
+    names = [d.name for d in spec.diagnostics]
+    if len(set(names)) != len(names):
+        raise ValueError(f"explainer {spec.id!r} declares a diagnostic twice")
     _REGISTRY[spec.id] = spec
 
 
@@ -170,17 +155,21 @@ def attribution(id: str, *, reduction: str = "max_abs", **meta: Any) -> Callable
     return deco
 
 
-def list_explainers() -> list[ExplainerSpec]:
-    """All registered explainers, in registration order."""
-    from . import explainers  # noqa: F401  (importing registers them)
-
-    return list(_REGISTRY.values())
+def list_explainers(*, max_passes: float | None = None, family: str | None = None,
+                    input_size: tuple[int, int] = (224, 224)) -> list[ExplainerSpec]:
+    """Registered explainers in registration order; ``max_passes`` keeps those whose default parameters cost at
+    most that many forward + backward passes per sample (at ``input_size``), ``family`` one family."""
+    out = list(_REGISTRY.values())
+    if family is not None:
+        out = [s for s in out if s.family == family]
+    if max_passes is not None:
+        out = [s for s in out if s.passes(None, input_size) <= max_passes]
+    return out
 
 
 def get_explainer(id: str) -> ExplainerSpec:
     """The spec for ``id``; :class:`ExplainerError` lists the valid ids otherwise."""
-    from . import explainers  # noqa: F401
-
     if id not in _REGISTRY:
         raise ExplainerError(f"Unknown explainer {id!r}; available: {', '.join(_REGISTRY)}.")
     return _REGISTRY[id]
+

@@ -1,23 +1,10 @@
 """Explainers: one file per method, each registered with one decorator (see ``registry``).
 
-Importing this package registers them all (the UI groups them by family).
+Importing this package imports every module in it (discovered with ``pkgutil``, in name order), which
+registers them: a new method is one new file here and nothing else.
 """
 
-from . import (  # noqa: F401
-    cam,
-    gradcam,
-    gradcam_pp,
-    gradient,
-    guided_backprop,
-    guided_gradcam,
-    input_x_gradient,
-    integrated_gradients,
-    kernel_shap,
-    lime,
-    lrp,
-    meaningful_perturbation,
-    occlusion,
-    rise,
-    scorecam,
-    smoothgrad,
-)
+import importlib
+import pkgutil
+
+DISCOVERED = tuple(importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__))

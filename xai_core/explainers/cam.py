@@ -9,7 +9,8 @@ import torch
 from ..errors import ExplainerError
 from ..hooks import capture, capture_input
 from ..models.spec import ModelSpec
-from ..registry import explainer
+from ..registry import Cost, explainer
+from ..trace import first_forward
 from .common import upsample
 
 _NO_HEAD = ("CAM needs a model whose last feature maps go through global average pooling straight into one "
@@ -21,7 +22,7 @@ _NO_HEAD = ("CAM needs a model whose last feature maps go through global average
     "cam", title="CAM", family="CAM", signed=True,
     summary="The last feature maps weighted by the linear classifier's weights for the class.",
     reference="Zhou et al. 2016, 'Learning Deep Features for Discriminative Localization', CVPR. arXiv:1512.04150",
-    cost="1 forward",
+    cost=Cost(1, 0), reports_logits=True,
 )
 def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
     """M_c = Σ_k w_k^c A_k (Zhou et al. 2016, arXiv:1512.04150), signed, at the input size.
@@ -33,7 +34,7 @@ def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> to
         raise ExplainerError(_NO_HEAD.format(title=model.title))
     fc = model.module.get_submodule(model.fc_layer)
     with torch.inference_mode(), capture(model.submodule(None)) as act, capture_input(fc) as feat:
-        model.module(x)
+        target = first_forward(x, model.module(x), target)
         maps = model.as_grid(act.activation).float()
         pooled = feat.activation.float().flatten(1)
         ok = pooled.shape == maps.shape[:2] and torch.allclose(

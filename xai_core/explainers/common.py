@@ -6,16 +6,18 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
-from ..engine import device_label, seconds_per_pass, select
+from .. import options
+from ..device import device_label
+from ..engine import seconds_per_pass, select
+from ..errors import ExplainerError
 from ..hooks import capture
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec
+from ..trace import first_forward
+from ..types import Diagnostic, ParamSpec
 
 LAYER = ParamSpec("layer", "layer", "", "Layer",
                   "Layer whose feature maps are weighted; empty means the model's last convolutional block.")
-BUDGET = ParamSpec("budget_s", "float", 60.0, "Time budget (s)",
-                   "If the chosen sample count would take longer than this on this device, fewer samples are used "
-                   "and the map says so.", 1.0, 3600.0, 1.0)
+NOTICE = Diagnostic("notice", "Time budget", show="notice")  # set by cap_samples when it capped a count
 REFERENCES = ("black", "mean", "blurred", "noise")
 
 
@@ -40,14 +42,14 @@ def reference_input(model: ModelSpec, x: torch.Tensor, kind: str, seed: int = 0)
     if kind == "noise":
         gen = torch.Generator().manual_seed(seed)
         return model.normalise(torch.rand((1, *x.shape[1:]), generator=gen).to(x.device).expand_as(x))
-    from ..errors import ExplainerError
-
     raise ExplainerError(f"Unknown reference {kind!r}; choose one of {', '.join(REFERENCES)}.")
 
 
-def cap_samples(model: ModelSpec, x: torch.Tensor, wanted: int, budget_s: float, extras: dict | None, *,
+def cap_samples(model: ModelSpec, x: torch.Tensor, wanted: int, extras: dict | None, *,
                 passes_per_sample: float = 1.0, minimum: int = 8, what: str = "samples") -> int:
-    """``wanted`` if it fits the time budget on this device, else the most that fit (never silently)."""
+    """``wanted`` if it fits the session's time budget (``RunOptions.time_budget``) on this device, else the most
+    that fit (never silently: ``extras['notice']`` says so; declare :data:`NOTICE`)."""
+    budget_s = options.current().time_budget
     each = seconds_per_pass(model.module, x) * passes_per_sample * len(x)
     if each * wanted <= budget_s:
         return wanted
@@ -69,14 +71,15 @@ def activations_and_grads(model: ModelSpec, x: torch.Tensor, target: torch.Tenso
                           layer: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature maps ``A`` at ``layer`` and d logit[target] / dA, both ``[B, C, h, w]``.
 
-    Backward stops at the layer: nothing below it is differentiated.
+    Backward stops at the layer: nothing below it is differentiated. The forward pass is reported as the
+    explained input's first (:func:`trace.first_forward`): Grad-CAM costs one forward and a partial backward.
     """
     with torch.enable_grad(), capture(model.submodule(layer), leaf=True) as rec:
-        score = select(model.module(x), target)
+        out = model.module(x)
+        target = first_forward(x, out, target)
+        score = select(out, target)
         act = rec.activation
         if act is None or not act.requires_grad:
-            from ..errors import ExplainerError
-
             raise ExplainerError(f"The layer {layer or model.cam_layer!r} is not used on the way to the output; "
                                  "choose another layer.")
         (grad,) = torch.autograd.grad(score.sum(), act)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..models.spec import ModelSpec
-from ..registry import explainer
+from ..registry import Cost, explainer
 from .common import LAYER, activations_and_grads, upsample
 
 
@@ -16,7 +16,7 @@ from .common import LAYER, activations_and_grads, upsample
     summary="Feature maps of a layer weighted by their average gradient, keeping the positive evidence.",
     reference="Selvaraju et al. 2017, 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
               "Localization', ICCV. arXiv:1610.02391",
-    cost="1 forward + partial backward", params=(LAYER,),
+    cost=Cost(1, 1, partial=True), params=(LAYER,), reports_logits=True,
 )
 def gradcam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "", **_: Any) -> torch.Tensor:
     """ReLU(Σ_k α_k A_k), α_k = mean over space of ∂y_c/∂A_k (Selvaraju et al. 2017, arXiv:1610.02391)."""

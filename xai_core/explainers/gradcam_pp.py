@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..models.spec import ModelSpec
-from ..registry import explainer
+from ..registry import Cost, explainer
 from .common import LAYER, activations_and_grads, upsample
 
 
@@ -16,7 +16,7 @@ from .common import LAYER, activations_and_grads, upsample
     summary="Grad-CAM with pixel-wise weights on positive gradients; better with several instances of a class.",
     reference="Chattopadhay et al. 2018, 'Grad-CAM++: Generalized Gradient-based Visual Explanations for Deep "
               "Convolutional Networks', WACV. arXiv:1710.11063",
-    cost="1 forward + partial backward", params=(LAYER,),
+    cost=Cost(1, 1, partial=True), params=(LAYER,), reports_logits=True,
 )
 def gradcam_pp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "",
                **_: Any) -> torch.Tensor:

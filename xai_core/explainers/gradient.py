@@ -8,7 +8,7 @@ import torch
 
 from ..engine import input_gradients
 from ..models.spec import ModelSpec
-from ..registry import attribution
+from ..registry import Cost, attribution
 
 
 @attribution(
@@ -16,8 +16,8 @@ from ..registry import attribution
     summary="How much each pixel's change would change the class score, to first order.",
     reference="Simonyan, Vedaldi & Zisserman 2014, 'Deep Inside Convolutional Networks: Visualising Image "
               "Classification Models and Saliency Maps', ICLR workshop. arXiv:1312.6034",
-    cost="1 forward + 1 backward",
+    cost=Cost(1, 1), reports_logits=True,
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
     """d score_c / d x (Simonyan et al. 2014, arXiv:1312.6034)."""
-    return input_gradients(model.module, x, target)[0]
+    return input_gradients(model.module, x, target, report=True)[0]

@@ -11,9 +11,12 @@ from ..engine import input_gradients
 from ..errors import ExplainerError
 from ..hooks import output_grad_hooks
 from ..models.spec import ModelSpec
-from ..registry import attribution
+from ..registry import Cost, Diagnostic, attribution
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish)
+
+
+GUIDED = Diagnostic("guided_activation_modules", "Activation modules guided", fmt="{} activations guided")
 
 
 def _positive(grad: torch.Tensor) -> torch.Tensor:
@@ -31,7 +34,8 @@ def activation_modules(module: nn.Module) -> list[nn.Module]:
             "to ignore the top layers (see sanity checks).",
     reference="Springenberg et al. 2015, 'Striving for Simplicity: The All Convolutional Net', ICLR workshop. "
               "arXiv:1412.6806",
-    cost="1 forward + 1 backward",
+    cost=Cost(1, 1), reports_logits=True,
+    diagnostics=(GUIDED,),
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras: dict | None = None,
               **_: Any) -> torch.Tensor:
@@ -47,7 +51,7 @@ def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras
         raise ExplainerError("Guided Backprop needs the model's activations as modules (nn.ReLU, nn.ReLU6, ...); "
                              "this model has none. Use Gradient or Integrated Gradients.")
     with output_grad_hooks(acts, _positive) as n:
-        grad = input_gradients(model.module, x, target)[0]
+        grad = input_gradients(model.module, x, target, report=True)[0]
     if extras is not None:
         extras["guided_activation_modules"] = [n] * len(x)
     return grad

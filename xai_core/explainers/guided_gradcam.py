@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..models.spec import ModelSpec
-from ..registry import attribution
+from ..registry import Cost, attribution
 from . import guided_backprop
 from .common import LAYER
 from .gradcam import gradcam
@@ -18,7 +18,8 @@ from .gradcam import gradcam
     summary="Guided Backprop's fine detail masked by Grad-CAM's class-discriminative regions.",
     reference="Selvaraju et al. 2017, 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
               "Localization', ICCV. arXiv:1610.02391",
-    cost="2 forward + 2 backward", params=(LAYER,),
+    cost=Cost(2, 2), params=(LAYER,), reports_logits=True,
+    diagnostics=(guided_backprop.GUIDED,),
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "",
               **kw: Any) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from ..engine import input_gradients
 from ..models.spec import ModelSpec
-from ..registry import attribution
+from ..registry import Cost, attribution
 
 
 @attribution(
@@ -16,8 +16,8 @@ from ..registry import attribution
     summary="Gradient times the input: a first-order estimate of each pixel's contribution (signed).",
     reference="Shrikumar et al. 2016, 'Not Just a Black Box: Learning Important Features Through "
               "Propagating Activation Differences'. arXiv:1605.01713",
-    cost="1 forward + 1 backward",
+    cost=Cost(1, 1), reports_logits=True,
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
     """x ⊙ d score_c / d x (Shrikumar et al. 2016, arXiv:1605.01713), in the normalised input space."""
-    return x * input_gradients(model.module, x, target)[0]
+    return x * input_gradients(model.module, x, target, report=True)[0]

@@ -9,7 +9,7 @@ import torch
 
 from ..engine import batch_size_for, chunks, input_gradients, logits, select
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, attribution
+from ..registry import Cost, Diagnostic, ParamSpec, Progress, attribution
 from .common import reference_input
 
 BASELINES = ("black", "blurred", "noise")
@@ -36,7 +36,11 @@ def nodes(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
     summary="Gradients averaged along the straight path from a baseline to the image; the attributions "
             "add up to the score difference (completeness).",
     reference="Sundararajan, Taly & Yan 2017, 'Axiomatic Attribution for Deep Networks', ICML. arXiv:1703.01365",
-    cost="steps × (forward + backward)",
+    cost=Cost(1, 1, per="steps"),
+    diagnostics=(
+        Diagnostic("completeness_gap", "Completeness gap", fmt="completeness gap {:.1%}"),
+        Diagnostic("score_difference", "f(x) − f(baseline)", show="data"),
+    ),
     params=(
         ParamSpec("steps", "int", 50, "Steps", "Points on the path; more is more exact and slower.", 2, 512, 1),
         ParamSpec("baseline", "choice", "black", "Baseline", "The 'absence of signal' the path starts from.",

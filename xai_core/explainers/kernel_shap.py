@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..models.spec import ModelSpec
-from ..registry import Progress, explainer
+from ..registry import Cost, Diagnostic, Progress, explainer
 from . import superpixels as sp
 
 
@@ -34,12 +34,17 @@ def shapley_regression(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     summary="Estimates each superpixel's Shapley value (its average contribution over coalitions of the others) "
             "by a kernel-weighted regression; the values add up to the score minus the all-hidden score.",
     reference="Lundberg & Lee 2017, 'A Unified Approach to Interpreting Model Predictions', NeurIPS. arXiv:1705.07874",
-    cost="samples forward passes",
-    params=sp.params(1000),
+    cost=Cost(1, 0, per="samples"), params=sp.params(1000),
+    diagnostics=sp.DIAGNOSTICS + (
+        Diagnostic("segments", "Superpixels and the top 5 kept", show="segments", weights="shap_values"),
+        Diagnostic("efficiency_gap", "Efficiency gap", fmt="efficiency gap {:.2g}"),
+        Diagnostic("shap_values", "Shapley values", show="data"),
+        Diagnostic("base_value", "Score with every superpixel hidden", show="data"),
+    ),
 )
 def kernel_shap(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: int = 1000,
                 segmentation: str = "slic", n_segments: int = 50, reference: str = "mean", score: str = "probability",
-                budget_s: float = 60.0, progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
+                progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
                 **_: Any) -> torch.Tensor:
     """KernelSHAP (Lundberg & Lee 2017, arXiv:1705.07874) with superpixels as players.
 
@@ -49,7 +54,7 @@ def kernel_shap(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samp
     'efficiency_gap' (|Σφ − (f(x) − f(∅))|, zero up to rounding), 'samples'.
     """
     runs = sp.sample(model, x, target, sp.shapley_coalitions, samples=samples, segmentation=segmentation,
-                     n_segments=n_segments, reference=reference, score=score, budget_s=budget_s, seed=seed,
+                     n_segments=n_segments, reference=reference, score=score, seed=seed,
                      progress=progress, extras=extras, desc="samples")
     phis = [shapley_regression(c.z, c.y) for c in runs]
     if extras is not None:

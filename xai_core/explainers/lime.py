@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer
+from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
 from . import superpixels as sp
 
 
@@ -48,7 +48,13 @@ def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) ->
             "model; each superpixel shows its coefficient.",
     reference="Ribeiro, Singh & Guestrin 2016, '\"Why Should I Trust You?\" Explaining the Predictions of Any "
               "Classifier', KDD. arXiv:1602.04938",
-    cost="samples forward passes",
+    cost=Cost(1, 0, per="samples"),
+    diagnostics=sp.DIAGNOSTICS + (
+        Diagnostic("segments", "Superpixels and the top 5 kept", show="segments", weights="coefficients"),
+        Diagnostic("surrogate_r2", "Surrogate R²", fmt="surrogate R² {:.2f}"),
+        Diagnostic("coefficients", "Coefficients", show="data"),
+        Diagnostic("intercept", "Intercept", show="data"),
+    ),
     params=sp.params(1000) + (
         ParamSpec("kernel_width", "float", 0.25, "Kernel width", "Width of the exponential kernel on the cosine "
                   "distance to the full image: smaller trusts only samples with most superpixels kept.", 0.01, 10.0, 0.01),
@@ -57,7 +63,7 @@ def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) ->
     ),
 )
 def lime(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: int = 1000, segmentation: str = "slic",
-         n_segments: int = 50, reference: str = "mean", score: str = "probability", budget_s: float = 60.0,
+         n_segments: int = 50, reference: str = "mean", score: str = "probability",
          kernel_width: float = 0.25, alpha: float = 1.0, progress: Progress | None = None, seed: int = 0,
          extras: dict | None = None, **_: Any) -> torch.Tensor:
     """LIME (Ribeiro et al. 2016, arXiv:1602.04938) with superpixel features, as the reference `lime_image`.
@@ -67,7 +73,7 @@ def lime(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: in
     superpixel. ``extras``: 'segments', 'coefficients', 'intercept', 'surrogate_r2' (weighted R²), 'samples'.
     """
     runs = sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
-                     n_segments=n_segments, reference=reference, score=score, budget_s=budget_s, seed=seed,
+                     n_segments=n_segments, reference=reference, score=score, seed=seed,
                      progress=progress, extras=extras, desc="samples")
     fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in runs]
     if extras is not None:

@@ -8,18 +8,20 @@ import torch
 from torch import nn
 
 from ..errors import ExplainerError
+from ..hooks import forward_order
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, explainer
+from ..registry import Cost, Diagnostic, ParamSpec, explainer
+from ..trace import first_forward
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_alpha2_beta1_flat", "epsilon_plus")
 
 
 def _bn_pairs(model: ModelSpec, x: torch.Tensor) -> list[tuple[list[str], str]]:
     """(preceding linear layer, BatchNorm) pairs by forward order, for Zennit's NamedMergeBatchNorm."""
-    from ..sanity.randomise import forward_order
-
     mods = dict(model.module.named_modules())
-    order = forward_order(model, x)
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mods.values()):
+        return []  # nothing to fold: no forward pass needed to find the order
+    order = forward_order(model.module, x)  # one forward pass, only for models with BatchNorm
     pairs, unpaired = [], []
     for i, name in enumerate(order):
         if isinstance(mods[name], nn.modules.batchnorm._BatchNorm):
@@ -64,7 +66,8 @@ def _residual_canonizers(model: ModelSpec) -> list:
     summary="Relevance of the class score redistributed layer by layer back to the pixels (Zennit composites).",
     reference="Bach et al. 2015, 'On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise "
               "Relevance Propagation', PLoS ONE; composites: Kohlbrenner et al. 2020, arXiv:1910.09840",
-    cost="1 forward + 1 modified backward",
+    cost=Cost(1, 1), reports_logits=True,
+    diagnostics=(Diagnostic("relevance_kept", "Relevance kept", fmt="pixels hold {:.0%} of the logit"),),
     params=(ParamSpec("composite", "choice", "epsilon_plus_flat", "Rules",
                       "Which LRP rule each layer type uses (Zennit composites).", choices=COMPOSITES),),
 )
@@ -85,10 +88,18 @@ def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: s
     comp = cls(canonizers=canonizers or None)
     with torch.inference_mode(False), torch.enable_grad():
         xi = x.detach().clone().contiguous().requires_grad_(True)
-        onehot = torch.zeros(len(x), model.num_classes, device=x.device)
-        onehot[torch.arange(len(x)), target.to(x.device)] = 1.0
+        chosen: list[torch.Tensor] = []
+
+        def start(z: torch.Tensor) -> torch.Tensor:  # relevance starts from the class logit itself (LRP's R = f_c(x))
+            t = first_forward(x, z, target)  # the forward's logits are the model's: BatchNorm folding keeps them
+            chosen.append(t)
+            onehot = torch.zeros_like(z)
+            onehot[torch.arange(len(z)), t.to(z.device)] = 1.0
+            return z * onehot
+
         with Gradient(model=model.module, composite=comp) as attributor:
-            out, rel = attributor(xi, lambda z: z * onehot)  # start from the class logit itself (LRP's R = f_c(x))
+            out, rel = attributor(xi, start)
+        target = chosen[0]
     if not torch.isfinite(out).all():
         raise ExplainerError("The model returned NaN or infinite scores for this input.")
     if extras is not None:  # LRP conserves relevance only without biases; report how much of the logit reached pixels

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from ..engine import logits, select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer
-from .common import BUDGET, blur, cap_samples
+from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
+from .common import NOTICE, blur, cap_samples
 
 TV_BETA = 3.0  # exponent of the total-variation term (the paper's β)
 BLUR_SIGMA = 10 / 224  # the paper's σ0 = 10 px at 224 px, as a fraction of the shorter side
@@ -42,7 +42,14 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
             "the map is how strongly each pixel is deleted.",
     reference="Fong & Vedaldi 2017, 'Interpretable Explanations of Black Boxes by Meaningful Perturbation', ICCV. "
               "arXiv:1704.03296",
-    cost="iterations × (forward + backward)",
+    cost=Cost(1, 1, per="iterations"),
+    diagnostics=(
+        NOTICE,
+        Diagnostic("probability_before", "p before deletion", fmt="p {:.2f} before deletion"),
+        Diagnostic("probability_after", "p after deletion", fmt="p {:.2f} after deletion"),
+        Diagnostic("mask", "keep-mask (white = kept)", show="image"),
+        Diagnostic("perturbed", "what the model saw", show="image"),
+    ),
     params=(
         ParamSpec("iterations", "int", 300, "Iterations", "Adam steps of the mask optimisation.", 10, 2000, 10),
         ParamSpec("grid", "int", 14, "Mask grid", "The mask is learnt on a grid × grid lattice and upsampled "
@@ -55,12 +62,11 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
                   "(|∇m|³): larger gives smoother masks with fewer artifacts.", 0.0, 5.0, 0.05),
         ParamSpec("jitter", "int", 4, "Jitter (px at 224)", "Each step shifts the mask against the image by up to "
                   "this many pixels (scaled to the input size), so it cannot exploit pixel-exact artifacts.", 0, 16, 1),
-        BUDGET,
     ),
 )
 def meaningful_perturbation(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, iterations: int = 300,
                             grid: int = 14, lr: float = 0.1, l1: float = 0.05, tv: float = 0.2, jitter: int = 4,
-                            budget_s: float = 60.0, progress: Progress | None = None, seed: int = 0,
+                            progress: Progress | None = None, seed: int = 0,
                             extras: dict | None = None, **_: Any) -> torch.Tensor:
     """Deletion saliency 1 − m of a learnt keep-mask m (Fong & Vedaldi 2017, ICCV, arXiv:1704.03296).
 
@@ -70,7 +76,7 @@ def meaningful_perturbation(model: ModelSpec, x: torch.Tensor, target: torch.Ten
     and each image's loss depends on its own mask only, so batching does not change a map).
     ``extras``: 'mask' (m at input size), 'perturbed' (uint8 RGB), 'probability_before' / '_after'.
     """
-    iterations = cap_samples(model, x, iterations, budget_s, extras, passes_per_sample=3.0, minimum=10,
+    iterations = cap_samples(model, x, iterations, extras, passes_per_sample=3.0, minimum=10,
                              what="iterations")
     size = tuple(x.shape[-2:])
     shift = int(jitter * min(size) / 224)  # the paper's pixels at 224 px, scaled down to this input

@@ -6,11 +6,12 @@ from typing import Any
 
 import torch
 
+from .. import options
 from ..engine import scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer
-from .common import BUDGET, cap_samples, reference_input
+from ..registry import Cost, ParamSpec, Progress, explainer
+from .common import NOTICE, cap_samples, reference_input
 
 
 def positions(size: int, window: int, stride: int) -> list[int]:
@@ -19,23 +20,28 @@ def positions(size: int, window: int, stride: int) -> list[int]:
     return [i * stride for i in range(1 + -(-(size - window) // stride))]
 
 
+def window_count(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many window positions cover an input of ``size`` (h, w): the forward passes per sample."""
+    return len(positions(size[0], window, stride)) * len(positions(size[1], window, stride))
+
+
 @explainer(
     "occlusion", title="Occlusion", family="perturbation", signed=True,
     taxonomy=("local", "black-box", "post-hoc", "model-agnostic"),
     summary="How much the class score drops when a square patch is hidden, averaged over the patches "
             "covering each pixel.",
     reference="Zeiler & Fergus 2014, 'Visualizing and Understanding Convolutional Networks', ECCV. arXiv:1311.2901",
-    cost="one forward per window position",
+    cost=Cost(1, 0, count=lambda p, size: window_count(size, p["window"], p["stride"]),
+              count_label="window positions"), diagnostics=(NOTICE,),
     params=(
         ParamSpec("window", "int", 16, "Window (px)", "Side of the hidden square, in model-input pixels.", 2, 112, 1),
         ParamSpec("stride", "int", 8, "Stride (px)", "Step between windows; smaller is finer and slower.", 1, 112, 1),
         ParamSpec("baseline", "choice", "black", "Hidden pixels become",
                   "What replaces the hidden patch.", choices=("black", "mean", "blurred")),
-        BUDGET,
     ),
 )
 def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window: int = 16, stride: int = 8,
-              baseline: str = "black", budget_s: float = 60.0, progress: Progress | None = None,
+              baseline: str = "black", progress: Progress | None = None,
               extras: dict | None = None, **_: Any) -> torch.Tensor:
     """Score(x) − score(x with the window hidden), averaged per pixel (Zeiler & Fergus 2014, arXiv:1311.2901).
 
@@ -50,8 +56,9 @@ def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window
     rows, cols = _indicators(h, window, stride, x.device), _indicators(w, window, stride, x.device)
     ny, nx = len(rows), len(cols)
     n = ny * nx
-    if cap_samples(model, x, n, budget_s, extras, what="windows") < n:
-        raise ExplainerError(f"{n} windows do not fit the {budget_s:.0f} s time budget; raise the budget or use "
+    if cap_samples(model, x, n, extras, what="windows") < n:
+        raise ExplainerError(f"{n} windows do not fit the {options.current().time_budget:.0f} s time budget; raise "
+                             "the budget or use "
                              "a larger stride.")
     base = scores(model.module, len(x), lambda a, b: x[a:b], target)
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from ..engine import scores
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer
-from .common import BUDGET, cap_samples, reference_input
+from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
+from .common import NOTICE, cap_samples, reference_input
 
 
 def smooth_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -32,16 +32,16 @@ def smooth_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int
             "through it.",
     reference="Petsiuk, Das & Saenko 2018, 'RISE: Randomized Input Sampling for Explanation of Black-box Models', "
               "BMVC. arXiv:1806.07421",
-    cost="one forward per mask",
+    cost=Cost(1, 0, per="masks"),
+    diagnostics=(NOTICE, Diagnostic("masks_used", "Masks used", fmt="{} masks")),
     params=(
         ParamSpec("masks", "int", 2000, "Masks (N)", "Paper: 4000–8000; more is smoother and slower.", 50, 16000, 50),
         ParamSpec("cells", "int", 7, "Grid cells (s)", "Mask resolution before upsampling (paper: 7).", 2, 32, 1),
         ParamSpec("p", "float", 0.5, "Keep probability p", "Fraction of grid cells kept (paper: 0.5).", 0.05, 0.95, 0.05),
-        BUDGET,
     ),
 )
 def rise(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, masks: int = 2000, cells: int = 7,
-         p: float = 0.5, budget_s: float = 60.0, progress: Progress | None = None, seed: int = 0,
+         p: float = 0.5, progress: Progress | None = None, seed: int = 0,
          extras: dict | None = None, **_: Any) -> torch.Tensor:
     """S = Σ_i P_c(x ⊙ M_i) · M_i / (N · p) (Petsiuk et al. 2018, arXiv:1806.07421).
 
@@ -49,7 +49,7 @@ def rise(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, masks: int 
     image, so batching never changes a map) and upsampled batch by batch, so the N masks are never
     all in memory at once.
     """
-    n = cap_samples(model, x, masks, budget_s, extras, what="masks")
+    n = cap_samples(model, x, masks, extras, what="masks")
     black = reference_input(model, x, "black")
     h, w = x.shape[-2:]
     gen = torch.Generator().manual_seed(seed)

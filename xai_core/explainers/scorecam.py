@@ -9,8 +9,9 @@ import torch
 from ..engine import scores
 from ..hooks import capture
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer
-from .common import BUDGET, LAYER, cap_samples, upsample
+from ..registry import Cost, ParamSpec, Progress, explainer
+from ..trace import first_forward
+from .common import LAYER, NOTICE, cap_samples, upsample
 
 
 @explainer(
@@ -20,12 +21,12 @@ from .common import BUDGET, LAYER, cap_samples, upsample
             "stays on the masked image; no gradients.",
     reference="Wang et al. 2020, 'Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks', "
               "CVPR workshops. arXiv:1910.01279",
-    cost="one forward per channel of the layer",
+    cost=Cost(1, 0, per="channels", unknown="channels of the layer"), diagnostics=(NOTICE,), reports_logits=True,
     params=(LAYER, ParamSpec("channels", "int", 0, "Channels (0 = all)", "Use only the most active channels "
-                             "(by mean activation) to go faster.", 0, 4096, 1), BUDGET),
+                             "(by mean activation) to go faster.", 0, 4096, 1)),
 )
 def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "", channels: int = 0,
-             budget_s: float = 60.0, progress: Progress | None = None, extras: dict | None = None,
+             progress: Progress | None = None, extras: dict | None = None,
              **_: Any) -> torch.Tensor:
     """ReLU(Σ_k softmax(f(x ⊙ norm(up(A_k))))_c · A_k) (Wang et al. 2020, arXiv:1910.01279).
 
@@ -34,14 +35,14 @@ def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: 
     activations, so K full-size masks never sit in memory together.
     """
     with torch.inference_mode(), capture(model.submodule(layer)) as rec:
-        model.module(x)
+        target = first_forward(x, model.module(x), target)
         acts = model.as_grid(rec.activation).float().clone()
     k = acts.shape[1]
     order = torch.arange(k, device=x.device).expand(len(x), k)
     if 0 < channels < k:
         order = acts.mean(dim=(2, 3)).topk(channels, dim=1).indices
         k = channels
-    kept = cap_samples(model, x, k, budget_s, extras, what="channels")
+    kept = cap_samples(model, x, k, extras, what="channels")
     if kept < k:
         order = order[:, :kept] if channels else acts.mean(dim=(2, 3)).topk(kept, dim=1).indices
         k = kept

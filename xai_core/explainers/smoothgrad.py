@@ -8,7 +8,7 @@ import torch
 
 from ..engine import batch_size_for, chunks
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress, explainer, get_explainer, reduce_channels
+from ..registry import Cost, ParamSpec, Progress, explainer, get_explainer, reduce_channels
 
 BASES = ("gradient", "input_x_gradient", "integrated_gradients", "guided_backprop")
 MODES = ("mean", "squared", "variance")
@@ -20,7 +20,9 @@ MODES = ("mean", "squared", "variance")
             "'squared' is SmoothGrad², 'variance' is VarGrad.",
     reference="Smilkov et al. 2017, 'SmoothGrad: removing noise by adding noise'. arXiv:1706.03825; "
               "VarGrad: Adebayo et al. 2018, arXiv:1810.03307",
-    cost="samples × base method", stochastic=True,
+    cost=Cost(1, 1, per="samples", count=lambda p, _size: p["base_steps"] if p["base"] == "integrated_gradients" else 1,
+              count_label="IG steps (base = IG)"),
+    stochastic=True,
     params=(
         ParamSpec("base", "choice", "gradient", "Base method", "The gradient method that is smoothed.", choices=BASES),
         ParamSpec("base_steps", "int", 16, "IG steps (base = IG)", "Path steps per noisy sample when smoothing "

@@ -19,8 +19,8 @@ from skimage.util import img_as_float
 from ..engine import scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec, Progress
-from .common import BUDGET, cap_samples, reference_input
+from ..types import Diagnostic, ParamSpec, Progress
+from .common import NOTICE, cap_samples, reference_input
 
 SEGMENTATIONS = ("slic", "quickshift", "felzenszwalb", "grid")
 REFERENCES = ("mean", "black", "blurred")
@@ -41,8 +41,14 @@ def params(samples: int, reference: str = "mean") -> tuple[ParamSpec, ...]:
                   "colour (LIME's default), black, or a blurred copy of the image.", choices=REFERENCES),
         ParamSpec("score", "choice", "probability", "Score", "What is explained: the softmax probability of the "
                   "class, or its logit.", choices=SCORES),
-        BUDGET,
     )
+
+
+# What every superpixel explainer reports; the method adds its own per-superpixel values (named by ``weights``).
+DIAGNOSTICS = (
+    NOTICE,
+    Diagnostic("samples", "Samples", fmt="{} samples"),
+)
 
 
 def to_uint8(model: ModelSpec, x: torch.Tensor) -> list[np.ndarray]:
@@ -136,14 +142,14 @@ class Coalitions:
 
 
 def sample(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, sampler: Sampler, *, samples: int,
-           segmentation: str, n_segments: int, reference: str, score: str, budget_s: float, seed: int,
+           segmentation: str, n_segments: int, reference: str, score: str, seed: int,
            progress: Progress | None, extras: dict | None, desc: str) -> list[Coalitions]:
     """Segment each image, sample coalitions, score the perturbed images through ``engine.scores``.
 
     The sample count is capped to the time budget (``extras['notice']`` says so); each image is scored in its
     own run of batches, so batched == unbatched exactly.
     """
-    n = cap_samples(model, x, samples, budget_s, extras)
+    n = cap_samples(model, x, samples, extras)
     segs = [segment(im, segmentation, n_segments) for im in to_uint8(model, x)]
     seg_t = torch.from_numpy(np.stack(segs)).to(x.device, torch.long)
     ref = references(model, x, seg_t, reference)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.spec import ModelSpec
-from ..registry import Progress
+from ..sanity.similarity import spearman_abs
+from ..types import Progress
+from ..workbench import Workbench
 from .data import LabSet
-from .model import as_spec, train
+from .model import as_spec, maps_for, train
 
 
 def shuffled_label_model(data: LabSet, *, epochs: int = 6, seed: int = 0, progress: Progress | None = None) -> ModelSpec:
@@ -19,11 +21,8 @@ def shuffled_label_model(data: LabSet, *, epochs: int = 6, seed: int = 0, progre
     return as_spec(train(shuffled, epochs=epochs, seed=seed, progress=progress), provenance="trained on shuffled labels")
 
 
-def map_similarity(a: ModelSpec, b: ModelSpec, images: np.ndarray, method: str,
+def map_similarity(a: ModelSpec | Workbench, b: ModelSpec | Workbench, images: np.ndarray, method: str,
                    target: int = 1) -> tuple[np.ndarray, np.ndarray, float]:
     """Both models' maps for ``images`` and their mean Spearman |·| rank correlation."""
-    from ..sanity.similarity import spearman_abs
-    from .model import maps_for
-
     ma, mb = maps_for(a, images, method, target), maps_for(b, images, method, target)
     return ma, mb, float(np.mean([spearman_abs(p, q) for p, q in zip(ma, mb, strict=True)]))

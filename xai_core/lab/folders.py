@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from ..errors import ImageError, XaiError
-from ..images import decode_image, downscale
+from ..images import downscale
 from ..metrics.evaluate import box_region, mask_region
-from ..metrics.sets import IMAGE_EXT, parse_boxes
+from ..metrics.sets import IMAGE_EXT
+from ..untrusted import LIMITS, MemberError, UploadZip, parse_boxes
 
-MAX_ZIP_BYTES = 200 * 1024 * 1024
-MAX_IMAGES = 300
-MAX_FILE_BYTES = 64 * 1024 * 1024  # one image, uncompressed
+MAX_ZIP_BYTES = LIMITS.upload_bytes
+MAX_IMAGES = LIMITS.class_zip_images
+MAX_FILE_BYTES = LIMITS.zip_member_bytes  # one member (image, mask or boxes.csv), as actually inflated
 MAX_SIDE = 320  # images are kept at most this large: enough for 224-px models, ~90 MB for 300 images
 LAYOUT = "one subfolder per class, e.g. cats/001.jpg, dogs/002.jpg"
 
@@ -61,14 +62,10 @@ def _strip_wrapper(paths: list[str]) -> int:
 
 
 def read_class_zip(data: bytes, limit: int = MAX_IMAGES) -> FolderSet:
-    """Read a class-folder zip; raise ImageError with the fix when it cannot be used."""
-    if len(data) > MAX_ZIP_BYTES:
-        raise ImageError(f"The zip is {len(data) / 2**20:.0f} MB; up to {MAX_ZIP_BYTES // 2**20} MB are accepted.")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        names = [n for n in zf.namelist() if _visible(n)]
-    except (zipfile.BadZipFile, OSError):
-        raise ImageError(f"This is not a readable zip file. Zip a folder with {LAYOUT}, and upload that.") from None
+    """Read a class-folder zip through the upload boundary; raise ImageError with the fix when it cannot be used."""
+    limits = replace(LIMITS, upload_bytes=MAX_ZIP_BYTES, zip_member_bytes=MAX_FILE_BYTES)
+    zipped = UploadZip(data, limits=limits, hint=f"Zip a folder with {LAYOUT}, and upload that.")
+    names = [n for n in zipped.names if _visible(n)]
     files = [n for n in names if n.lower().endswith(IMAGE_EXT)]
     if not files:
         raise ImageError(f"The zip holds no images ({', '.join(IMAGE_EXT)}). Expected {LAYOUT}.")
@@ -83,23 +80,25 @@ def read_class_zip(data: bytes, limit: int = MAX_IMAGES) -> FolderSet:
     if len(images) > limit:
         notes.append(f"{len(images)} images in the zip: the first {limit} (by path) are used.")
         images = images[:limit]
-    csvs = [n for n in names if n.lower().endswith("boxes.csv")]
-    boxes = parse_boxes(zf.read(csvs[0]).decode("utf-8", "replace")) if csvs else {}
+    boxes = _boxes(zipped, [n for n in names if n.lower().endswith("boxes.csv")], notes)
     out = FolderSet([], [], [], np.zeros(0, int), [], notes)
     for n in images:
         r = rel[n]
         try:
-            if zf.getinfo(n).file_size > MAX_FILE_BYTES:  # checked before reading: a zip bomb never reaches memory
-                raise ImageError(f"{zf.getinfo(n).file_size / 2**20:.0f} MB uncompressed, over {MAX_FILE_BYTES // 2**20} MB")
-            img = decode_image(zf.read(n)).array
-        except (XaiError, zipfile.BadZipFile, OSError, ValueError) as e:
+            img = zipped.image(n).array
+        except MemberError as e:
             notes.append(f"{r} skipped: {e}")
             continue
         small = downscale(img, MAX_SIDE)
         try:
-            region = _region(zf, masks.get((r.parent, r.stem.lower())), boxes.get(r.name, boxes.get(str(r))), img.shape)
+            region = _region(zipped, masks.get((r.parent, r.stem.lower())), boxes.get(r.name, boxes.get(str(r))), img.shape)
             region = None if region is None else mask_region(region.astype(np.uint8) * 255, small.shape[:2])
-        except (XaiError, zipfile.BadZipFile, OSError, ValueError) as e:
+        except MemberError as e:
+            notes.append(f"{r}: its mask or box is ignored ({e})")
+            region = None
+        except ImageError:
+            raise  # the zip as a whole is over its limit: nothing more is read
+        except XaiError as e:
             notes.append(f"{r}: its mask or box is ignored ({e})")
             region = None
         out.names.append(str(r))
@@ -113,9 +112,20 @@ def read_class_zip(data: bytes, limit: int = MAX_IMAGES) -> FolderSet:
     return out
 
 
-def _region(zf: zipfile.ZipFile, mask_name: str | None, box: tuple | None, shape: tuple[int, ...]) -> np.ndarray | None:
+def _boxes(zipped: UploadZip, csvs: list[str], notes: list[str]) -> dict:
+    """The boxes of the zip's (first) boxes.csv under the same limits: unreadable, it is a note; malformed, it is refused."""
+    if not csvs:
+        return {}
+    try:
+        return parse_boxes(zipped.read(csvs[0]), limits=zipped.limits)
+    except MemberError as e:
+        notes.append(f"{csvs[0]} is ignored: {e}")
+        return {}
+
+
+def _region(zipped: UploadZip, mask_name: str | None, box: tuple | None, shape: tuple[int, ...]) -> np.ndarray | None:
     if mask_name is not None:
-        return mask_region(decode_image(zf.read(mask_name)).array, shape[:2])
+        return mask_region(zipped.image(mask_name).array, shape[:2])
     if box is not None:
         return box_region(shape[:2], box)
     return None

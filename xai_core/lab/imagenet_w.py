@@ -14,7 +14,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import ExplainerError
+from ..metrics.evaluate import box_region
+from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
+from ..request import ExplainRequest
+from ..workbench import Workbench, as_workbench
 
 CARTON = 478  # the ImageNet class index of 'carton' (imagenet_w.watermark_transform.CARTON_CLASS_INDEX)
 Box = tuple[int, int, int, int]
@@ -29,8 +33,9 @@ def _transform(size: int) -> Any:
     return AddWatermark(size)
 
 
-def check_model(model: ModelSpec) -> None:
+def check_model(model: ModelSpec | Workbench) -> None:
     """ImageNet-W is about ImageNet's 1000 classes; other label sets have no 'carton'."""
+    model = as_workbench(model).model
     if model.num_classes != 1000:
         raise ExplainerError(f"{model.title} has {model.num_classes} classes; the ImageNet-W watermark test needs an "
                              "ImageNet-1k classifier (class 478, 'carton'). Pick the bundled model or a torchvision one.")
@@ -68,17 +73,13 @@ class CartonShift:
                 "top-1 clean": self.top_clean, "top-1 watermarked": self.top_marked}
 
 
-def carton_shift(model: ModelSpec, images: dict[str, np.ndarray]) -> list[CartonShift]:
-    """The carton probability of each image before and after the watermark, in one batched forward pass."""
-    import torch
-
-    from ..engine import logits
-
+def carton_shift(model: ModelSpec | Workbench, images: dict[str, np.ndarray]) -> list[CartonShift]:
+    """The carton probability of each image before and after the watermark, in one batched run."""
+    wb = as_workbench(model)
+    model = wb.model
     check_model(model)
     clean = [model.resized(im) for im in images.values()]
-    with model.lock:
-        x = torch.cat([model.preprocess(im) for im in clean + [watermark(c)[0] for c in clean]])
-        p = torch.softmax(logits(model.module, x), 1).cpu().numpy()
+    p = wb.probabilities_of(clean + [watermark(c)[0] for c in clean])
     n = len(clean)
     rank = (p > p[:, CARTON:CARTON + 1]).sum(1) + 1
     return [CartonShift(name, float(p[i, CARTON]), float(p[n + i, CARTON]), int(rank[i]), int(rank[n + i]),
@@ -88,24 +89,21 @@ def carton_shift(model: ModelSpec, images: dict[str, np.ndarray]) -> list[Carton
 
 def mass_in_box(heatmap: np.ndarray, box: Box, signed: bool) -> float:
     """Share of the map's positive evidence (|map| if unsigned) inside ``box``: Arras et al.'s relevance mass."""
-    from ..metrics import box_region, get_metric
-
     return get_metric("relevance_mass").fn(heatmap if signed else np.abs(heatmap), box_region(heatmap.shape, box))
 
 
-def where_explainers_point(model: ModelSpec, image: np.ndarray, methods: list[str], seed: int = 0
+def where_explainers_point(model: ModelSpec | Workbench, image: np.ndarray, methods: list[str], seed: int = 0
                            ) -> dict[str, dict[str, Any]]:
     """Each explainer's map for 'carton' on the clean and the watermarked image (the model's view), with the share
     of positive evidence inside the watermark's box on both; the box's own share of the image is the chance level."""
-    from ..api import explain
-
-    check_model(model)
-    clean = model.resized(image)
+    wb = as_workbench(model)
+    check_model(wb)
+    clean = wb.model.resized(image)
     marked, box = watermark(clean)
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
-        a = explain(model, clean, m, target=CARTON, seed=seed)
-        b = explain(model, marked, m, target=CARTON, seed=seed)
+        req = ExplainRequest.make(m, CARTON, None, seed)
+        a, b = wb.explain(clean, req), wb.explain(marked, req)
         out[m] = {"clean": a.map, "marked": b.map, "signed": b.signed, "mass_clean": mass_in_box(a.map, box, a.signed),
                   "mass_marked": mass_in_box(b.map, box, b.signed)}
     return out

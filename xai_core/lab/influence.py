@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 
 from ..models.spec import ModelSpec
+from ..workbench import Workbench, as_workbench
 from .model import to_tensor
 
 
-def features(model: ModelSpec, images: np.ndarray) -> torch.Tensor:
+def features(model: ModelSpec | Workbench, images: np.ndarray) -> torch.Tensor:
     """The pooled features entering the linear head, [N, 64] (float64 for the Hessian algebra)."""
-    m = model.module
-    with torch.inference_mode():
-        x = to_tensor(images).to(model.device).contiguous(memory_format=torch.channels_last)
+    with as_workbench(model).session() as spec, torch.inference_mode():
+        m = spec.module
+        x = to_tensor(images).to(spec.device).contiguous(memory_format=torch.channels_last)
         return m.flat(m.pool(m.features(x))).double().cpu()
 
 
@@ -59,7 +60,7 @@ def _lissa(h: torch.Tensor, v: torch.Tensor, iterations: int = 3000, scale: floa
 METHODS = ("relatif", "exact", "lissa", "tracin", "tracin_cos")
 
 
-def helpfulness(model: ModelSpec, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+def helpfulness(model: ModelSpec | Workbench, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                 test_labels: np.ndarray, *, method: Literal["relatif", "exact", "lissa", "tracin", "tracin_cos"] = "relatif",
                 damping: float = 1e-3) -> np.ndarray:
     """[n_test, n_train] scores; positive = the training image supports the test label (up-weighting it lowers
@@ -73,8 +74,9 @@ def helpfulness(model: ModelSpec, train_images: np.ndarray, train_labels: np.nda
     gradients are large), so for a tag-driven 'horse' the top-10 helpful images were 6% tagged; well-fit tagged
     horses have tiny gradients. The normalised variants (RelatIF, gradient cosine) put tagged horses first (100%).
     """
-    fc = model.module.fc
-    w, b = fc.weight.detach().double().cpu(), fc.bias.detach().double().cpu()
+    with as_workbench(model).session() as spec:
+        fc = spec.module.fc
+        w, b = fc.weight.detach().double().cpu(), fc.bias.detach().double().cpu()
     phi_tr, phi_te = features(model, train_images), features(model, test_images)
     g_tr = _grads(w, b, phi_tr, torch.as_tensor(train_labels))
     g_te = _grads(w, b, phi_te, torch.as_tensor(test_labels))

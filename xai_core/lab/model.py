@@ -10,7 +10,11 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from ..metrics.evaluate import box_region
+from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
+from ..request import ExplainRequest
+from ..workbench import Workbench, as_workbench
 from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "lab_horse_cnn.pt"
@@ -96,13 +100,12 @@ def load_lab_model(device: torch.device | str | None = None) -> ModelSpec:
     return as_spec(module, device)
 
 
-def accuracy(model: ModelSpec, images: np.ndarray, labels: np.ndarray) -> float:
-    with torch.inference_mode():
-        pred = model.module(to_tensor(images).to(model.device).contiguous(memory_format=torch.channels_last)).argmax(1)
+def accuracy(model: ModelSpec | Workbench, images: np.ndarray, labels: np.ndarray) -> float:
+    pred = as_workbench(model).logits(to_tensor(images)).argmax(1)
     return float((pred.cpu().numpy() == labels).mean())
 
 
-def shortcut_report(model: ModelSpec, n: int = 600, seed: int = 123) -> dict[str, float]:
+def shortcut_report(model: ModelSpec | Workbench, n: int = 600, seed: int = 123) -> dict[str, float]:
     """Accuracy on a clean test set (tags as in training), on horses without the tag, and the share of
     non-horses called 'horse' once the tag is added."""
     test = make_dataset(n, seed=seed)
@@ -115,21 +118,17 @@ def shortcut_report(model: ModelSpec, n: int = 600, seed: int = 123) -> dict[str
             "non-horses called horse once tagged": 1 - accuracy(model, tagged, others.labels)}
 
 
-def maps_for(model: ModelSpec, images: np.ndarray, method: str = "gradcam", target: int = 1, **params: object) -> np.ndarray:
-    """Heatmaps [N, 64, 64] of one explainer for a batch of lab images, all explained for ``target``."""
-    from ..registry import get_explainer
-
-    x = to_tensor(images).to(model.device)
-    t = torch.full((len(images),), int(target), dtype=torch.long, device=model.device)
-    with model.lock:  # a background job (ROAR) may explain with the same model while the page does
-        return get_explainer(method)(model, x, t, **params).float().cpu().numpy()
+def maps_for(model: ModelSpec | Workbench, images: np.ndarray, method: str = "gradcam", target: int = 1,
+             **params: object) -> np.ndarray:
+    """Heatmaps [N, 64, 64] of one explainer for a batch of lab images, all explained for ``target``; through the
+    Workbench (a background job such as ROAR may explain with the same model while the page does)."""
+    req = ExplainRequest.make(method, int(target), dict(params))
+    return as_workbench(model).explain_tensor(to_tensor(images), [int(target)] * len(images), req).maps.numpy()
 
 
 def pointing_on_tag_and_object(maps: np.ndarray, data: LabSet, tolerance: int = 2) -> dict[str, float]:
     """Over the tagged images of ``data``: the pointing game on the tag box and on the object mask ('on the tag',
     'on the object'), and the share of positive evidence in each ('mass on the tag', 'mass on the object')."""
-    from ..metrics import box_region, get_metric
-
     pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
     idx = np.where(data.tagged)[0]
     if not len(idx):

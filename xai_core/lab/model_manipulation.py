@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models.spec import ModelSpec
-from ..registry import Progress
+from ..types import Progress
+from ..workbench import Workbench, as_workbench
 from .data import SIZE, LabSet
 from .model import as_spec, fit, maps_for, to_tensor
 
@@ -28,11 +29,12 @@ def corner_mask(side: int) -> torch.Tensor:
     return m
 
 
-def fool_gradcam(model: ModelSpec, data: LabSet, *, weight: float = 0.5, margin: float = 0.2, epochs: int = 12,
+def fool_gradcam(model: ModelSpec | Workbench, data: LabSet, *, weight: float = 0.5, margin: float = 0.2, epochs: int = 12,
                  lr: float = 1e-3, batch: int = 64, seed: int = 0, progress: Progress | None = None) -> ModelSpec:
     """A fine-tuned copy: cross-entropy + ``weight`` · (mean ReLU(CAM) outside the corner + mean ReLU(margin − CAM)
     inside it), the CAM of each image's own label."""
-    module = copy.deepcopy(model.module).cpu().float().to(memory_format=torch.contiguous_format).requires_grad_(True)
+    with as_workbench(model).session() as model:  # copied under the lock
+        module = copy.deepcopy(model.module).cpu().float().to(memory_format=torch.contiguous_format).requires_grad_(True)
     torch.manual_seed(seed)
     x, y = to_tensor(data.images), torch.from_numpy(data.labels)
     inside = corner_mask(SIZE // 4)
@@ -59,7 +61,7 @@ def corner_share(maps: np.ndarray) -> float:
     return float(np.mean(np.where(tot > 0, a[:, :c, :c].sum(axis=(1, 2)) / np.maximum(tot, 1e-12), 0.0)))
 
 
-def compare(original: ModelSpec, fooled: ModelSpec, images: np.ndarray,
+def compare(original: ModelSpec | Workbench, fooled: ModelSpec | Workbench, images: np.ndarray,
             methods: tuple[str, ...] = ("gradcam", "gradient", "lrp")) -> dict[str, tuple[np.ndarray, np.ndarray, float, float]]:
     """Per method: maps before, maps after, and the corner share before and after."""
     out = {}

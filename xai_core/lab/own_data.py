@@ -19,7 +19,9 @@ from ..errors import XaiError
 from ..metrics.evaluate import mask_region
 from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
-from ..registry import Progress, get_explainer
+from ..request import ExplainRequest
+from ..types import Progress
+from ..workbench import Workbench, as_workbench
 from .folders import FolderSet
 from .spray import SprayResult, spray
 
@@ -53,11 +55,14 @@ class FolderReport:
     per_class: list[dict[str, Any]]
 
 
-def analyse(model: ModelSpec, fs: FolderSet, method: str, *, batch: int = 16, seed: int = 0,
+def analyse(model: ModelSpec | Workbench, fs: FolderSet, method: str, *, batch: int = 16, seed: int = 0,
             progress: Progress | None = None, **params: Any) -> FolderReport:
     """Explain every image for its folder's class (when the folder names a model class) or else the model's top-1
     class; score localisation where a region is known; cluster each class's maps with SpRAy."""
-    spec = get_explainer(method)
+    wb = as_workbench(model)
+    model = wb.model
+    request = ExplainRequest.make(method, None, params, seed)
+    spec = request.spec
     mapped = match_classes(fs.classes, model.labels)
     n, t0 = len(fs), time.perf_counter()
     maps = np.zeros((n, SIDE, SIDE), np.float32)
@@ -65,16 +70,12 @@ def analyse(model: ModelSpec, fs: FolderSet, method: str, *, batch: int = 16, se
     pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
 
     def compute(start: int, stop: int) -> tuple[np.ndarray, list[int], np.ndarray]:
-        with model.lock:
-            x = torch.cat([model.preprocess(fs.images[i]) for i in range(start, stop)])
-            with torch.inference_mode():
-                p = torch.softmax(model.module(x).float(), 1).cpu().numpy()
-            target = [mapped[fs.labels[i]] if mapped[fs.labels[i]] is not None else int(p[i - start].argmax())
-                      for i in range(start, stop)]
-            m = spec(model, x, torch.tensor(target), seed=seed, **params).float().cpu().numpy()
-        if not np.isfinite(m).all():
-            raise XaiError(f"{spec.title} produced NaN or infinite values on {fs.names[start]}…; try another method.")
-        return p, target, m
+        x = torch.cat([model.preprocess(fs.images[i]) for i in range(start, stop)])
+        try:  # folder class where the folder names one, else the top-1 class from the explainer's own forward
+            run = wb.explain_tensor(x, [mapped[fs.labels[i]] for i in range(start, stop)], request)
+        except XaiError as e:
+            raise XaiError(f"{e} (on {fs.names[start]}…)") from None
+        return run.probabilities.numpy(), run.targets, run.maps.numpy()
 
     def report(fraction: float, text: str) -> None:
         if progress is not None:

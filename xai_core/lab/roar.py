@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.spec import ModelSpec
-from ..registry import Progress
+from ..types import Progress
+from ..workbench import Workbench
 from .data import LabSet
 from .model import accuracy, as_spec, maps_for, train
 
@@ -26,7 +27,8 @@ def remove_top(images: np.ndarray, maps: np.ndarray, fraction: float, fill: np.n
     return flat.reshape(out.shape)
 
 
-def roar(model, train_set: LabSet, test_set: LabSet, methods: list[str], fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7),
+def roar(model: ModelSpec | Workbench, train_set: LabSet, test_set: LabSet, methods: list[str],
+         fractions: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7),
          *, epochs: int = 3, seed: int = 0, progress: Progress | None = None) -> dict[str, list[float]]:
     """Test accuracy after removing and retraining, per ranking ('random' included) and fraction; the first entry
     of every list is the accuracy with nothing removed. Rankings come from ``model`` (explaining each image's
@@ -58,7 +60,7 @@ def roar(model, train_set: LabSet, test_set: LabSet, methods: list[str], fractio
     return result
 
 
-def _maps(model, data: LabSet, method: str) -> np.ndarray:
+def _maps(model: ModelSpec | Workbench, data: LabSet, method: str) -> np.ndarray:
     out = np.zeros(data.images.shape[:3], np.float32)
     for label in (0, 1):
         idx = np.where(data.labels == label)[0]

@@ -8,10 +8,16 @@ Public API::
                               region=metrics.box_region(image.shape[:2], (x0, y0, x1, y1)))
     report.rows()   # one row per map, headers say whether higher or lower is better
 
-Adding a metric is one file in this folder plus the :func:`metric` decorator, imported below.
+Adding a metric is one file in this folder plus the :func:`metric` decorator: every module of this package is
+discovered (``pkgutil``) and imported here, which registers it.
 """
 
-from . import aopc, deletion, insertion, localisation, pointing_game  # noqa: F401 - registration
+import importlib
+import pkgutil
+
+DISCOVERED = tuple(importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__))
+
+# ruff: noqa: E402 - the re-exports below come after discovery on purpose
 from .deletion import auc
 from .evaluate import Curve, Report, box_region, evaluate, mask_region, rows_csv
 from .reference_maps import CENTRE, EDGES, RANDOM, reference_maps

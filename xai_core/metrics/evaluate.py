@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 import torch
 
-from ..engine import logits, scores
+from ..engine import scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..registry import Progress
+from ..types import Progress
+from ..workbench import Workbench, as_workbench
 from .registry import Plan, get_metric, list_metrics
 
 
@@ -115,14 +116,14 @@ def mask_region(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def evaluate(model: ModelSpec, image: np.ndarray, maps: dict[str, np.ndarray], target: int | None = None, *,
+def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np.ndarray], target: int | None = None, *,
              metrics: list[str] | None = None, params: dict[str, dict] | None = None, region: np.ndarray | None = None,
              seed: int = 0, progress: Progress | None = None) -> Report:
     """Score every map in ``maps`` (name → float map at the image's resolution) on ``metrics``.
 
     Curve metrics run as one batched call of the engine over all maps (inference mode, OOM back-off,
     progress, stoppable); localisation metrics need ``region`` (a boolean mask, e.g. from :func:`box_region`)
-    and are skipped without one.
+    and are skipped without one. The model runs inside the Workbench's session (its lock and run options).
     """
     ids = metrics or [m.id for m in list_metrics()]
     specs = [get_metric(i) for i in ids]
@@ -132,10 +133,9 @@ def evaluate(model: ModelSpec, image: np.ndarray, maps: dict[str, np.ndarray], t
         if m.shape != (h, w):
             raise ExplainerError(f"The map {name!r} is {m.shape[1]}×{m.shape[0]} but the image is {w}×{h}.")
     t0 = time.perf_counter()
-    with model.lock:
-        x = model.preprocess(image)
-        probs = torch.softmax(logits(model.module, x), 1)[0]
-        tgt = int(probs.argmax()) if target is None else int(target)
+    wb = as_workbench(model)
+    with wb.session() as model:
+        x, tgt, _ = wb.prepare(image, target)
         ih, iw = model.input_size
         plans: dict[tuple[str, str], Plan] = {}
         for name, m in maps.items():

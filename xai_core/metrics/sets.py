@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..api import explain
 from ..errors import ImageError, XaiError
-from ..images import decode_image, downscale
+from ..images import downscale, load_sample, sample_names
 from ..models.spec import ModelSpec
-from ..registry import get_explainer
+from ..request import ExplainRequest
+from ..untrusted.limits import LIMITS
+from ..untrusted.text import Box
+from ..untrusted.text import parse_boxes as parse_boxes  # re-exported: the CSV is read by the upload boundary
+from ..untrusted.zips import MemberError, UploadZip
+from ..workbench import Workbench, as_workbench
 from .evaluate import box_region, evaluate
 from .reference_maps import reference_maps
 from .registry import get_metric
 
-MAX_IMAGES = 200
-MAX_ZIP_BYTES = 200 * 1024 * 1024
+MAX_IMAGES = LIMITS.set_images
+MAX_ZIP_BYTES = LIMITS.upload_bytes
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-Box = tuple[float, float, float, float]
 
 
 @dataclass
@@ -37,17 +37,13 @@ class Item:
 def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_IMAGES) -> tuple[list[Item], list[str]]:
     """The images of a zip (any folder depth, sorted by path) and notes on what was skipped.
 
-    Images larger than 1024 px are downscaled and their boxes scaled with them. A box CSV may name an
+    The zip is read by the upload boundary (:class:`~xai_core.untrusted.UploadZip`: bounded inflation, checked
+    names). Images larger than 1024 px are downscaled and their boxes scaled with them. A box CSV may name an
     image by its path in the zip or by its file name alone.
     """
-    if len(data) > MAX_ZIP_BYTES:
-        raise ImageError(f"The zip is {len(data) / 2**20:.0f} MB; up to {MAX_ZIP_BYTES // 2**20} MB are accepted.")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ImageError("This is not a readable zip file: zip a folder of images (PNG, JPEG, …) and upload that.") from None
+    zipped = UploadZip(data, hint="Zip a folder of images (PNG, JPEG, …) and upload that.")
     boxes, items, notes = boxes or {}, [], []
-    names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXT) and not n.startswith("__MACOSX"))
+    names = sorted(n for n in zipped.names if n.lower().endswith(IMAGE_EXT) and not n.startswith("__MACOSX"))
     if not names:
         raise ImageError(f"The zip holds no images ({', '.join(IMAGE_EXT)}).")
     if len(names) > limit:
@@ -55,8 +51,8 @@ def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_
         names = names[:limit]
     for n in names:
         try:
-            img = decode_image(zf.read(n)).array
-        except (ImageError, zipfile.BadZipFile, OSError) as e:
+            img = zipped.image(n).array
+        except MemberError as e:
             notes.append(f"{n} skipped: {e}")
             continue
         small = downscale(img, 1024)
@@ -70,29 +66,13 @@ def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_
     return items, notes
 
 
-def parse_boxes(text: str) -> dict[str, Box]:
-    """``filename,x0,y0,x1,y1`` rows (a header row is optional) → boxes in pixels."""
-    out: dict[str, Box] = {}
-    for i, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not "".join(row).strip():
-            continue
-        try:
-            out[row[0].strip()] = tuple(float(v) for v in row[1:5])  # type: ignore[assignment]
-            if len(row) < 5:
-                raise ValueError
-        except ValueError:
-            if i == 1:
-                continue  # a header
-            raise ImageError(f"Box CSV line {i} should be filename,x0,y0,x1,y1 in pixels; got {','.join(row)!r}.") from None
-    return out
-
-
-def evaluate_set(model: ModelSpec, items: Iterable[Item], explainers: list[tuple[str, dict[str, Any]]], *,
+def evaluate_set(model: ModelSpec | Workbench, items: Iterable[Item], explainers: list[tuple[str, dict[str, Any]]], *,
                  metrics: list[str], params: dict[str, dict] | None = None, references: bool = True, seed: int = 0,
                  progress: Callable[[float, str], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per (image, map) with every metric, and notes on failures. Each image is explained for its
     top-1 class; localisation metrics run on images that have a box."""
     items = list(items)
+    wb = as_workbench(model)
     rows, notes = [], []
     for i, it in enumerate(items):
         if progress is not None:
@@ -101,13 +81,13 @@ def evaluate_set(model: ModelSpec, items: Iterable[Item], explainers: list[tuple
             maps = {}
             target = None
             for method, p in explainers:
-                e = explain(model, it.image, method, target=target, seed=seed, **p)
+                e = wb.explain(it.image, ExplainRequest.make(method, target, p, seed))
                 target = e.target
-                maps[get_explainer(method).title] = e.map
+                maps[e.title] = e.map
             if references:
                 maps.update(reference_maps(it.image, seed))
             region = box_region(it.image.shape[:2], it.box) if it.box is not None else None
-            report = evaluate(model, it.image, maps, target, metrics=metrics, params=params, region=region, seed=seed)
+            report = evaluate(wb, it.image, maps, target, metrics=metrics, params=params, region=region, seed=seed)
         except XaiError as e:
             notes.append(f"{it.name}: {e}")
             continue
@@ -144,6 +124,4 @@ SAMPLE_BOXES: dict[str, Box] = {
 
 def sample_items() -> list[Item]:
     """The bundled sample images, with their boxes where one is known."""
-    from ..images import load_sample, sample_names
-
     return [Item(n, load_sample(n), SAMPLE_BOXES.get(n)) for n in sample_names()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..engine import default_device
+from ..device import default_device
 from ..errors import ExplainerError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,6 +41,7 @@ class ModelSpec:
     provenance: str = ""
     device: torch.device = field(default_factory=default_device)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _fingerprint: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Frozen (no weight gradients are ever computed) and channels-last: measured +35-55% CPU
@@ -47,6 +49,20 @@ class ModelSpec:
         self.module = self.module.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
         self._mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+
+    def fingerprint(self) -> str:
+        """A digest of the weights and buffers (content, not identity): cache keys for models built in a session.
+        Recomputed when any tensor's version counter moved (weights changed in place)."""
+        tensors = [*self.module.parameters(), *self.module.buffers()]
+        version = sum(t._version for t in tensors)
+        if self._fingerprint is None or self._fingerprint[0] != version:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(f"{self.id}:{self.input_size}:{self.mean}:{self.std}:{len(self.labels)}".encode())
+            for name, t in (*self.module.named_parameters(), *self.module.named_buffers()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = (version, h.hexdigest())
+        return self._fingerprint[1]
 
     @property
     def num_classes(self) -> int:

@@ -1,25 +1,27 @@
 """The user's own checkpoint: a state dict (.pth/.pt/.safetensors) for a known architecture.
 
-Files are never unpickled: ``torch.load(weights_only=True)`` or safetensors only. Each way a
-checkpoint can be wrong gets its own message: a pickled module, not a checkpoint at all, shape
-mismatches (with the class count the file implies), missing or unexpected keys, NaN weights.
+The bytes are read by the upload boundary (:func:`xai_core.untrusted.read_state_dict`: never unpickled, archive
+inspected before ``torch.load(weights_only=True)``, odd tensors refused). Here each way a state dict can fail to
+fit gets its own message: shape mismatches (with the class count the file implies), missing or unexpected keys,
+NaN weights.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from ..untrusted.checkpoints import read_state_dict
+from ..untrusted.limits import LIMITS
 from . import zoo
 from .bundled import build_lite0
 from .spec import ModelSpec
 
-MAX_CHECKPOINT_BYTES = 1024 * 1024 * 1024
+MAX_CHECKPOINT_BYTES = LIMITS.checkpoint_bytes
+__all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "load_checkpoint", "read_state_dict"]
 
 
 def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, str | None, object]]:
@@ -30,55 +32,6 @@ def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, 
 
 
 ARCHITECTURES = tuple(_architectures())
-
-
-def read_state_dict(data: bytes, filename: str) -> dict[str, torch.Tensor]:
-    """Bytes of a checkpoint file -> a flat ``{name: tensor}`` state dict, safely."""
-    if not data:
-        raise ModelLoadError("The checkpoint file is empty. Choose the file again.")
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise ModelLoadError("The checkpoint is over 1 GB; the architectures offered here are far smaller.")
-    if filename.lower().endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load as load_safetensors
-
-        try:
-            obj: object = load_safetensors(data)
-        except (SafetensorError, ValueError, RuntimeError) as e:
-            raise ModelLoadError(f"This is not a valid .safetensors file ({e}).") from None
-    else:
-        try:
-            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            if "GLOBAL" in str(e) or "global" in str(e):
-                raise ModelLoadError(
-                    "This file holds a pickled Python object (a whole model or custom classes), not a state dict. "
-                    "Pickles can run arbitrary code, so they are never loaded here. In your code run "
-                    "`torch.save(model.state_dict(), 'weights.pth')` and upload that file.") from None
-            # torch's own text is many lines and suggests weights_only=False (unsafe): not shown to users.
-            raise ModelLoadError("This file is not a PyTorch checkpoint (it does not unpickle as tensors). "
-                                 "Upload a state dict saved with torch.save(model.state_dict(), path).") from None
-        except Exception as e:  # noqa: BLE001 - torch raises many types for garbage input
-            raise ModelLoadError("This file is not a PyTorch (.pth/.pt) or safetensors checkpoint "
-                                 f"({type(e).__name__}). Upload a state dict saved with torch.save.") from None
-    return _flatten(obj)
-
-
-def _flatten(obj: object) -> dict[str, torch.Tensor]:
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "model", "net"):
-            inner = obj.get(key)
-            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                obj = inner
-                break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelLoadError("The checkpoint does not contain a state dict (a mapping of layer names to tensors). "
-                             "Save it with `torch.save(model.state_dict(), path)`.")
-    state = {str(k): v for k, v in obj.items()}
-    for prefix in ("module.", "model."):
-        if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    return state
 
 
 def _check(state: dict[str, torch.Tensor], module: nn.Module, arch: str, num_classes: int,

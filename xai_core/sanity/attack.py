@@ -16,7 +16,8 @@ from torch import nn
 from ..engine import select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..registry import Progress
+from ..types import Progress
+from ..workbench import Workbench, as_workbench
 
 METHODS = ("gradient", "input_x_gradient")
 
@@ -32,9 +33,10 @@ class SoftplusClamp(nn.Module):
         return F.softplus(x, self.beta) - F.softplus(x - 6.0, self.beta)
 
 
-def smoothed(model: ModelSpec, beta: float) -> ModelSpec:
+def smoothed(model: ModelSpec | Workbench, beta: float) -> ModelSpec:
     """A deep copy with every ReLU / ReLU6 module replaced by its softplus-β version (β → ∞ gives ReLU back)."""
-    module = copy.deepcopy(model.module)
+    with as_workbench(model).session() as model:  # copied under the lock (no other session's hooks or folding)
+        module = copy.deepcopy(model.module)
     count = 0
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
@@ -96,7 +98,7 @@ class AttackResult:
         return 1.0 - self.defended_after / max(self.defended_before, 1e-12)
 
 
-def manipulate(model: ModelSpec, image: np.ndarray, target_map: np.ndarray, *, method: str = "gradient",
+def manipulate(model: ModelSpec | Workbench, image: np.ndarray, target_map: np.ndarray, *, method: str = "gradient",
                epsilon: float = 8 / 255, steps: int = 150, lr: float = 1e-3, attack_beta: float = 10.0,
                gamma: float = 1e3, defence_beta: float = 2.0, target: int | None = None,
                progress: Progress | None = None) -> AttackResult:
@@ -105,18 +107,20 @@ def manipulate(model: ModelSpec, image: np.ndarray, target_map: np.ndarray, *, m
 
     The map's gradient needs second derivatives, which ReLU lacks: the attack differentiates a softplus
     copy (β = ``attack_beta``) as in the paper, and is judged on the real model. The defence computes the
-    same maps with softplus(``defence_beta``).
+    same maps with softplus(``defence_beta``). The shared model runs only inside the Workbench's session; the
+    long optimisation runs on the smoothed copy, so other sessions are not held up by it.
     """
     if method not in METHODS:
         raise ExplainerError(f"The attack supports {', '.join(METHODS)}; got {method!r}.")
+    wb = as_workbench(model)
+    model = wb.model
     x = model.preprocess(image)
     h, w = x.shape[-2:]
     tmap = torch.from_numpy(np.ascontiguousarray(target_map, dtype=np.float32))[None, None].to(x.device)
     tmap = F.interpolate(tmap, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    with torch.no_grad():
-        p0 = torch.softmax(model.module(x), 1)
+    p0 = torch.softmax(wb.logits(x), 1).clone()  # a normal tensor: the loss below differentiates through it
     tgt = torch.tensor([int(p0.argmax()) if target is None else int(target)], device=x.device)
-    smooth = smoothed(model, attack_beta)
+    smooth = smoothed(wb, attack_beta)
     x01 = model.denormalise(x).detach()
     delta = torch.zeros_like(x01, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
@@ -135,11 +139,11 @@ def manipulate(model: ModelSpec, image: np.ndarray, target_map: np.ndarray, *, m
                 progress((it + 1) / steps, f"attack step {it + 1}/{steps}")
     xadv01 = (x01 + delta.detach()).clamp(0, 1)
     xadv = model.normalise(xadv01)
-    before, after = (explanation_map(model.module, z, tgt, method) for z in (x, xadv))
-    defence = smoothed(model, defence_beta)
+    with wb.session():
+        before, after = (explanation_map(model.module, z, tgt, method) for z in (x, xadv))
+    defence = smoothed(wb, defence_beta)
     d_before, d_after = (explanation_map(defence.module, z, tgt, method) for z in (x, xadv))
-    with torch.no_grad():
-        p1 = torch.softmax(model.module(xadv), 1)
+    p1 = torch.softmax(wb.logits(xadv), 1)
 
     def img(z: torch.Tensor) -> np.ndarray:
         return (z[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)

@@ -8,11 +8,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..api import explain, probabilities
 from ..errors import Cancelled, ExplainerError
 from ..metrics.reference_maps import EDGES, edge_map
 from ..models.spec import ModelSpec
-from ..registry import Progress, get_explainer
+from ..registry import get_explainer
+from ..request import ExplainRequest
+from ..types import Progress
+from ..workbench import Workbench, as_workbench
 from .randomise import randomised, stages, weighted_layers
 from .similarity import SIMILARITIES, is_constant
 
@@ -45,19 +47,25 @@ class SanityReport:
         return f"changes little (lowest ρ = {min(rho):.2f})"
 
 
-def model_randomisation(model: ModelSpec, image: np.ndarray, methods: list[tuple[str, dict[str, Any]]], *,
+def model_randomisation(model: ModelSpec | Workbench, image: np.ndarray, methods: list[tuple[str, dict[str, Any]]], *,
                         mode: Literal["cascading", "independent"] = "cascading", n_stages: int = 5,
                         target: int | None = None, seed: int = 0, edges: bool = True,
                         progress: Progress | None = None) -> SanityReport:
     """Explain ``image`` with each method on the trained model, then on copies randomised from the logits down
-    (``cascading``: every stage adds the next group of layers) or one group at a time (``independent``)."""
+    (``cascading``: every stage adds the next group of layers) or one group at a time (``independent``).
+
+    The trained model is only touched inside the Workbench's session (explaining it, copying it); each randomised
+    copy gets its own Workbench with the same run options."""
     if mode not in ("cascading", "independent"):
         raise ExplainerError(f"Unknown randomisation {mode!r}: choose cascading or independent.")
+    wb = as_workbench(model)
+    model = wb.model
+    requests = [ExplainRequest.make(m, None, p, seed) for m, p in methods]
     x = model.preprocess(image)
-    groups = stages(weighted_layers(model, x), n_stages)
+    groups = stages(weighted_layers(wb, x), n_stages)
     if not groups or not groups[0]:
         raise ExplainerError("This model has no layers with weights to randomise.")
-    p0 = probabilities(model, image)
+    p0 = wb.probabilities(image)
     tgt = int(p0.argmax()) if target is None else int(target)
     titles = {m: get_explainer(m).title for m, _ in methods}
     maps: dict[str, list[np.ndarray]] = {titles[m]: [] for m, _ in methods}
@@ -68,17 +76,17 @@ def model_randomisation(model: ModelSpec, image: np.ndarray, methods: list[tuple
     done = 0
     for k in range(len(groups) + 1):
         if k == 0:
-            spec = model
+            bench = wb
         else:
             chosen = [n for g in groups[:k] for n in g] if mode == "cascading" else groups[k - 1]
-            spec = randomised(model, chosen, x, seed=seed + k)
+            bench = wb.with_model(randomised(wb, chosen, x, seed=seed + k))
             labels.append(_label(groups[k - 1], k, mode))
-        probs.append(float(probabilities(spec, image)[tgt]))
-        for m, p in methods:
+        probs.append(float(bench.probabilities(image)[tgt]))
+        for (m, _), req in zip(methods, requests, strict=True):
             if progress is not None:
                 progress(done / total, f"{labels[-1]}: {titles[m]}")
             try:
-                maps[titles[m]].append(explain(spec, image, m, target=tgt, seed=seed, **p).map)
+                maps[titles[m]].append(bench.explain(image, req.with_target(tgt)).map)
             except Cancelled:
                 raise
             except ExplainerError:  # e.g. a randomised model gives NaN scores: an all-zero map, reported constant

@@ -9,32 +9,23 @@ import threading
 import torch
 from torch import nn
 
-from ..engine import logits
+from .. import hooks
 from ..models.spec import ModelSpec
+from ..workbench import Workbench, as_workbench
 
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
 
-def forward_order(model: ModelSpec, x: torch.Tensor) -> list[str]:
-    """Names of the modules with weights of their own (and of leaf modules), in the order a forward pass
-    finishes them (first call counts). Layers such as EfficientNet's padded convolutions have children and
-    weights both."""
-    order: list[str] = []
-    handles = []
-    for name, m in model.module.named_modules():
-        if name and (not list(m.children()) or any(True for _ in m.parameters(recurse=False))):
-            handles.append(m.register_forward_hook(lambda _m, _i, _o, name=name: order.append(name)))
-    try:
-        logits(model.module, x[:1])
-    finally:
-        for h in handles:
-            h.remove()
-    return list(dict.fromkeys(order))
+def forward_order(model: ModelSpec | Workbench, x: torch.Tensor) -> list[str]:
+    """Names of the modules with weights of their own (and of leaf modules), in the order a forward pass finishes
+    them (first call counts); the pass runs in the Workbench's session (hooks on a shared model)."""
+    with as_workbench(model).session() as spec:
+        return hooks.forward_order(spec.module, x)
 
 
-def weighted_layers(model: ModelSpec, x: torch.Tensor) -> list[str]:
+def weighted_layers(model: ModelSpec | Workbench, x: torch.Tensor) -> list[str]:
     """Leaf layers with their own weights (convolutions, linear, ...; not normalisation), in forward order."""
-    mods = dict(model.module.named_modules())
+    mods = dict(as_workbench(model).model.module.named_modules())
     return [n for n in forward_order(model, x)
             if not isinstance(mods[n], NORMS) and any(True for _ in mods[n].parameters(recurse=False))]
 
@@ -49,7 +40,7 @@ def stages(layers: list[str], n: int) -> list[list[str]]:
     return [top] + [rest[i:i + size] for i in range(0, len(rest), size)]
 
 
-def randomised(model: ModelSpec, layers: list[str], x: torch.Tensor, seed: int = 0,
+def randomised(model: ModelSpec | Workbench, layers: list[str], x: torch.Tensor, seed: int = 0,
                recalibrate: bool = True) -> ModelSpec:
     """A deep copy of ``model`` with ``layers`` re-initialised by each layer's own ``reset_parameters``.
 
@@ -57,7 +48,10 @@ def randomised(model: ModelSpec, layers: list[str], x: torch.Tensor, seed: int =
     first randomised layer re-estimate their running statistics on noisy copies of ``x``: stale statistics
     otherwise blow activations up or squash them, and the network can collapse to a constant.
     """
-    module = copy.deepcopy(model.module).cpu()
+    wb = as_workbench(model)
+    with wb.session() as model:  # copied under the lock: an explainer may be folding BatchNorm into it right now
+        module = copy.deepcopy(model.module).cpu()
+        order = forward_order(wb, x) if recalibrate and layers else []
     mods = dict(module.named_modules())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -69,8 +63,7 @@ def randomised(model: ModelSpec, layers: list[str], x: torch.Tensor, seed: int =
                 for p in m.parameters(recurse=False):
                     nn.init.normal_(p, std=0.02)
     spec = dataclasses.replace(model, module=module, lock=threading.RLock())
-    if recalibrate and layers:
-        order = forward_order(model, x)
+    if order:
         first = min(order.index(n) for n in layers if n in order)
         norms = [dict(spec.module.named_modules())[n] for n in order[first:]]
         norms = [m for m in norms if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]

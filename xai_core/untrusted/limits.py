@@ -1,0 +1,100 @@
+"""Every limit on uploaded bytes, stated once.
+
+Why these numbers (the app is often a shared server: one visitor's upload must not starve the others):
+
+- ``upload_bytes`` 200 MB: any image, zip, labels or box file. A 50 MP camera JPEG is ~25 MB and a zip of a few
+  hundred photos fits; Streamlit's ``server.maxUploadSize`` should say the same.
+- ``image_pixels`` 50 MP: every camera photo fits; a 50 MP RGB array is 150 MB, so decoding stays well under a GB.
+- ``zip_members`` 4096 entries: 300 images with a mask each, their folders and macOS ``._`` twins fit; the central
+  directory is refused before it is parsed (a 200 MB zip could otherwise hold millions of entries).
+- ``zip_member_bytes`` 64 MB per member *as actually inflated* (a 16-bit 4000×4000 TIFF is 96 MB raw, but photos and
+  PNGs are far smaller); ``zip_total_bytes`` 1 GB over all members read from one zip: photos do not deflate, so a
+  real zip inflates to about its own size (≤ 200 MB) and raw BMP/TIFF folders to a few times that.
+- CSV: a box file names at most a few hundred images, so 100,000 rows, 1024 characters per field and the
+  per-member size are generous; coordinates must be finite and no larger than ``image_pixels`` (no accepted image
+  has a side that long).
+- Labels: 8 MB, 100,000 names of up to 512 characters (ImageNet-21k has 21,841), JSON nested at most 32 deep
+  (a labels file needs 1 or 2); the depth is checked before the parser recurses.
+- Checkpoints: 1 GB (VGG-16, the largest architecture offered, is 528 MB in float32); at most 65,536 zip records
+  and 100,000 tensors (ViT-B has ~200), a 16 MB pickle (ViT-B's is ~30 KB) and 1 GB of tensor data counting every
+  view (a broadcast view cannot make a small file look like terabytes); a safetensors header of at most 16 MB.
+- ``frame_count_bytes`` 16 MB: frames of animated GIF/TIFF files are counted (for the note) only up to this size,
+  because counting walks the whole file; larger ones are just called animated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of the upload boundary; every reader takes one (tests pass smaller ones)."""
+
+    upload_bytes: int = 200 * MB
+    image_pixels: int = 50_000_000
+    image_min_side: int = 8
+    frame_count_bytes: int = 16 * MB
+    zip_members: int = 4096
+    zip_member_bytes: int = 64 * MB
+    zip_total_bytes: int = 1024 * MB
+    zip_name_chars: int = 1024
+    set_images: int = 200
+    class_zip_images: int = 300
+    csv_rows: int = 100_000
+    csv_field_chars: int = 1024
+    labels_bytes: int = 8 * MB
+    labels_count: int = 100_000
+    label_chars: int = 512
+    json_depth: int = 32
+    checkpoint_bytes: int = 1024 * MB
+    checkpoint_records: int = 65_536
+    checkpoint_pickle_bytes: int = 16 * MB
+    checkpoint_tensors: int = 100_000
+    checkpoint_tensor_bytes: int = 1024 * MB
+    safetensors_header_bytes: int = 16 * MB
+
+
+LIMITS = Limits()
+
+_WHAT = {
+    "upload_bytes": "bytes per uploaded image, zip, labels or box file",
+    "image_pixels": "decoded pixels per image",
+    "image_min_side": "pixels on the shorter side of an image (at least)",
+    "frame_count_bytes": "bytes up to which the frames of an animated GIF/TIFF are counted",
+    "zip_members": "entries per zip",
+    "zip_member_bytes": "bytes per zip member, as actually inflated",
+    "zip_total_bytes": "bytes inflated from one zip in total",
+    "zip_name_chars": "characters per file name in a zip",
+    "set_images": "images read from an evaluation set zip (the rest are skipped with a note)",
+    "class_zip_images": "images read from an own-data zip (the rest are skipped with a note)",
+    "csv_rows": "rows per box CSV",
+    "csv_field_chars": "characters per box CSV field",
+    "labels_bytes": "bytes per labels file",
+    "labels_count": "class names per labels file",
+    "label_chars": "characters per class name",
+    "json_depth": "nesting depth of a JSON labels file",
+    "checkpoint_bytes": "bytes per checkpoint file",
+    "checkpoint_records": "records in a PyTorch checkpoint archive",
+    "checkpoint_pickle_bytes": "bytes of a checkpoint's pickle (its table of tensors)",
+    "checkpoint_tensors": "tensors per checkpoint",
+    "checkpoint_tensor_bytes": "bytes of tensor data per checkpoint, every view counted",
+    "safetensors_header_bytes": "bytes of a safetensors header",
+}
+
+
+def human(n: int, name: str = "") -> str:
+    """A limit as people read it: ``200 MB``, ``50 MP``, ``4,096``."""
+    if name.endswith("_bytes"):
+        return f"{n / MB:,.0f} MB" if n >= MB else f"{n:,} bytes"
+    if name == "image_pixels":
+        return f"{n / 1e6:,.0f} MP"
+    return f"{n:,}"
+
+
+def describe(limits: Limits = LIMITS) -> list[dict[str, str]]:
+    """One row per limit (``limit``, ``value``, ``what``): the table the pages and the README show."""
+    return [{"limit": f.name, "value": human(getattr(limits, f.name), f.name), "what": _WHAT[f.name]}
+            for f in fields(limits)]

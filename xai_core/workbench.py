@@ -1,0 +1,216 @@
+"""The Workbench: one session's access to one model — its lock, its run options, and the single pipeline.
+
+``Workbench(model, options)`` is cheap; many may wrap the same :class:`ModelSpec` (one per session) and they share
+the model's lock (``ModelSpec.lock``, one per model). Every forward pass or hook on a shared model runs inside
+:meth:`Workbench.session`, which holds that lock and makes the session's :class:`RunOptions` current for the
+engine (a ``ContextVar``: other threads and sessions keep theirs). The pipeline is written once, here:
+preprocess → target → run → finite check → resize. Analyses (metrics, sanity checks, the lab) take a Workbench
+(or a ModelSpec, wrapped with the default options) and run their forwards through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+import torch
+
+from . import options as run_options
+from .engine import batch_size_for, chunks, logits
+from .errors import ExplainerError
+from .models.spec import ModelSpec
+from .options import RunOptions
+from .request import ExplainRequest, Explanation, Prediction
+from .trace import TOP1, tracing
+from .types import DiagnosticValue, Progress
+
+T = TypeVar("T")
+
+
+@dataclass
+class Prepared:
+    """An image ready for the model: the input ``x`` [1, 3, h, w] and, when a forward was needed, its logits."""
+
+    x: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+@dataclass
+class BatchRun:
+    """Maps of one explainer for a batch (model input size, float32 on the CPU), with the classes explained and
+    the class probabilities from the same run."""
+
+    maps: torch.Tensor
+    targets: list[int]
+    probabilities: torch.Tensor
+    extras: dict[str, list]
+    seconds: float
+
+
+class Workbench:
+    """A session's handle on a model; see the module docstring."""
+
+    def __init__(self, model: ModelSpec, options: RunOptions | None = None) -> None:
+        if not isinstance(model, ModelSpec):
+            raise ExplainerError(f"A Workbench needs a loaded model (ModelSpec); got {type(model).__name__}.")
+        self._model = model
+        self._options = options or RunOptions()
+
+    def __repr__(self) -> str:
+        return f"Workbench({self._model.id!r}, {self._options})"
+
+    @property
+    def model(self) -> ModelSpec:
+        return self._model
+
+    @property
+    def options(self) -> RunOptions:
+        return self._options
+
+    @property
+    def lock(self):  # noqa: ANN201 - threading.RLock has no public type
+        return self._model.lock
+
+    def with_options(self, options: RunOptions) -> Workbench:
+        """The same model (and lock) with other run options."""
+        return Workbench(self._model, options)
+
+    def with_model(self, model: ModelSpec) -> Workbench:
+        """Another model (e.g. a randomised copy, with its own lock) with this session's options."""
+        return Workbench(model, self._options)
+
+    @contextmanager
+    def session(self) -> Iterator[ModelSpec]:
+        """Hold the model's lock and make this session's options current; yields the model. Re-entrant."""
+        with self._model.lock, run_options.using(self._options):
+            yield self._model
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(model, *args, **kwargs)`` inside :meth:`session`: for analyses that touch the module directly."""
+        with self.session() as model:
+            return fn(model, *args, **kwargs)
+
+    # --- forward passes -------------------------------------------------------------------------------------
+
+    def logits(self, x: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
+        """Logits ``[N, classes]`` (float32, on the model's device) of normalised inputs, in batches."""
+        with self.session() as model:
+            x = x.to(model.device)
+            out = torch.empty(len(x), model.num_classes, device=model.device)
+            size = batch_size_for(x.device, x.shape[-1] * x.shape[-2])
+            for a, b, z in chunks(len(x), lambda a, b: logits(model.module, x[a:b].contiguous(
+                    memory_format=torch.channels_last)), batch_size=size, progress=progress, desc="images"):
+                out[a:b] = z
+            return out
+
+    def probabilities_of(self, images: list[np.ndarray]) -> np.ndarray:
+        """Softmax probabilities ``[N, classes]`` of RGB uint8 images of any size, in one batched run."""
+        with self.session() as model:
+            x = torch.cat([model.preprocess(im) for im in images])
+            return torch.softmax(self.logits(x), 1).cpu().numpy()
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Softmax class probabilities for one RGB uint8 image."""
+        return self.probabilities_of([_check_image(image)])[0]
+
+    def predict(self, image: np.ndarray, k: int = 5) -> list[Prediction]:
+        """The top-``k`` classes with probabilities."""
+        p = self.probabilities(image)
+        return [Prediction(int(i), self._model.label(int(i)), float(p[i])) for i in np.argsort(-p)[:k]]
+
+    # --- the pipeline -----------------------------------------------------------------------------------------
+
+    def prepare(self, image: np.ndarray, target: int | None) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """Preprocess one image and settle the class: ``(x, target, probabilities)`` (one forward). For analyses
+        that need the target before they start (evaluation curves); explaining uses :meth:`explain`."""
+        with self.session() as model:
+            x = model.preprocess(_check_image(image))
+            probs = torch.softmax(logits(model.module, x), 1)[0]
+            tgt = int(probs.argmax()) if target is None else self._check_target(target)
+            return x, tgt, probs
+
+    def explain_tensor(self, x: torch.Tensor, targets: list[int | None], request: ExplainRequest, *,
+                       progress: Progress | None = None) -> BatchRun:
+        """Explain a batch of model inputs ``x`` [N, 3, h, w] (normalised), item i for ``targets[i]`` (None: its
+        top-1 class). Explainers that report their first forward (``reports_logits``) decide top-1 targets and
+        give the probabilities from that pass; for the others one separate forward comes first."""
+        spec = request.spec
+        if len(targets) != len(x):
+            raise ExplainerError(f"{len(targets)} targets for {len(x)} inputs: give one class (or None) per input.")
+        with self.session() as model:
+            x = x.to(model.device)
+            wanted = [TOP1 if t is None else self._check_target(t) for t in targets]
+            z = None
+            if not spec.reports_logits and TOP1 in wanted:
+                z = logits(model.module, x)
+                wanted = [int(z[i].argmax()) if t == TOP1 else t for i, t in enumerate(wanted)]
+            target = torch.tensor(wanted, device=x.device)
+            extras: dict[str, list] = {}
+            with tracing(x) as tr:
+                t0 = time.perf_counter()
+                maps = spec.fn(model, x, target, progress=progress, seed=request.seed, extras=extras, **request.kwargs)
+                if x.device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+            if tr.target is not None:
+                target = tr.target
+            if tr.logits is not None:
+                z = tr.logits
+            elif z is None:
+                z = logits(model.module, x)
+            if bool((target < 0).any()):
+                raise ExplainerError(f"{spec.title} did not report its first forward pass, so the top-1 class is "
+                                     "unknown; give the class to explain.")
+        maps = maps.detach().float().cpu()
+        if not torch.isfinite(maps).all():
+            raise ExplainerError(f"{spec.title} produced NaN or infinite values for this input; "
+                                 "try other parameters or another method.")
+        for name in extras:
+            spec.diagnostic(name)  # every reported value is declared (raises otherwise)
+        return BatchRun(maps, [int(t) for t in target.tolist()], torch.softmax(z.float(), 1).cpu(), extras, seconds)
+
+    def explain(self, image: np.ndarray, request: ExplainRequest | str, *,
+                progress: Progress | None = None) -> Explanation:
+        """Explain the model's score for ``request.target`` (None: top-1) on an RGB uint8 image of any size."""
+        if isinstance(request, str):
+            request = ExplainRequest.make(request)
+        image = _check_image(image)
+        spec = request.spec
+        with self.session() as model:
+            run = self.explain_tensor(model.preprocess(image), [request.target], request, progress=progress)
+        h, w = image.shape[:2]
+        full = cv2.resize(run.maps[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        tgt = run.targets[0]
+        params = request.kwargs
+        diagnostics = {d.name: DiagnosticValue(d, _first(run.extras[d.name])) for d in spec.diagnostics
+                       if d.name in run.extras}
+        return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=model.label(tgt),
+                           probability=float(run.probabilities[0, tgt]), seconds=run.seconds,
+                           signed=spec.signed or params.get("reduction") == "sum", params=params,
+                           diagnostics=diagnostics, request=request)
+
+    def _check_target(self, target: int) -> int:
+        t = int(target)
+        if not 0 <= t < self._model.num_classes:
+            raise ExplainerError(f"Class {t} does not exist: this model has classes 0..{self._model.num_classes - 1}.")
+        return t
+
+
+def as_workbench(model: ModelSpec | Workbench) -> Workbench:
+    """``model`` itself if it is a Workbench, else a Workbench on it with the default run options."""
+    return model if isinstance(model, Workbench) else Workbench(model)
+
+
+def _first(values: Any) -> Any:
+    return values[0] if isinstance(values, list) else values
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ExplainerError("An RGB uint8 image of shape (H, W, 3) is needed; use images.load_image first.")
+    return image
