@@ -15,7 +15,7 @@ page, without this router (no wide layout, a file-name menu). Seen with Streamli
 
 import streamlit as st
 
-from ui import errors, sidebar
+from ui import errors, memory, sidebar
 
 st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", initial_sidebar_state="expanded")
 
@@ -23,11 +23,15 @@ page = st.navigation({
     "Explore": [st.Page("views/explain.py", title="Explain", icon="🔥", default=True),
                 st.Page("views/evaluate.py", title="Evaluate", icon="📏"),
                 st.Page("views/sanity.py", title="Sanity checks", icon="🧪"),
-                st.Page("views/lab.py", title="Debugging lab", icon="🐴")],
-    "Learn": [st.Page("views/methods.py", title="Methods", icon="📚")],
+                st.Page("views/lab.py", title="Debugging lab", icon="🐴"),
+                st.Page("views/runs.py", title="Runs", icon="🗂️")],
+    "Learn": [st.Page("views/methods.py", title="Methods", icon="📚"),
+              st.Page("views/learn.py", title="Learn", icon="🎓")],
 })
 try:
     sidebar.render()
     page.run()
 except Exception as err:  # noqa: BLE001 - the boundary: st.stop()/st.rerun() are BaseExceptions and pass through
     errors.report(err, f"The {page.title} page")
+finally:
+    memory.trim()  # st.stop()/st.rerun() included

@@ -6,59 +6,26 @@ Skipped (with the reason) when /usr/bin/chromium is absent; .ci/run installs it.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import (  # noqa: F401 - server_fixture is the fixture `server`
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    NEEDS_CHROMIUM,
+    _go,
+    _pick,
+    _selected,
+    _sidebar_image,
+    _wait_idle_with,
+    server_fixture,
+)
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    # The same command `make run` uses (Makefile: streamlit run app.py --server.port … --server.address localhost).
-    cmd = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port),
-           "--server.address", "localhost", "--server.headless", "true"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # a script run still computing: do not let teardown fail the test
-        proc.kill()
-        proc.wait(timeout=20)
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
 def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
@@ -77,19 +44,6 @@ def _wait_for_maps(page, n: int, label: str, timeout_s: float = 300) -> None:
         time.sleep(1)
     pytest.fail(f"no finished run with {n} heatmaps for {label} after {timeout_s} s; last seen (idle, label, facts, "
                 f"charts, download) = {state}")
-
-
-def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if page.locator("[data-testid='stException']").count():
-            pytest.fail("the app shows a traceback: " + page.locator("[data-testid='stException']").first.inner_text())
-        idle = page.locator("[data-testid='stStatusWidget']").count() == 0
-        # elements left from the previous run stay on screen, marked stale, until the new run replaces them
-        if idle and page.get_by_text(text).count() and page.locator("[data-stale='true']").count() == 0:
-            return
-        time.sleep(1)
-    pytest.fail(f"{text!r} did not appear within {timeout_s} s")
 
 
 def test_evaluate_page_opened_directly_and_a_box_drawn(server):
@@ -174,28 +128,6 @@ def test_lab_imagenet_w_and_own_data_in_the_background(server, tmp_path):
         page.mouse.move(5, 5)
         page.screenshot(path=str(ARTIFACTS / "lab_own_data.png"))
         browser.close()
-
-
-def _sidebar_image(page) -> str:
-    cap = page.locator("section[data-testid='stSidebar'] [data-testid='stImageCaption']").first
-    cap.wait_for(timeout=120_000)
-    return cap.inner_text()
-
-
-def _selected(page, label: str) -> str:
-    """The value a selectbox shows (Streamlit 1.67 draws it as a react-aria combobox)."""
-    box = page.get_by_role("combobox", name=label).first
-    box.wait_for(timeout=120_000)
-    return box.input_value()
-
-
-def _pick(page, label: str, option_text: str) -> None:
-    page.get_by_role("combobox", name=label).first.click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
-
-
-def _go(page, title: str) -> None:
-    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first.click()
 
 
 def test_upload_model_and_target_survive_every_page_and_a_reload(server, tmp_path):

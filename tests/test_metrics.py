@@ -153,3 +153,23 @@ def test_metric_registry_is_documented_and_directions_are_stated():
 def test_bad_shapes_are_clear_errors(planted, bright_patch_image):
     with pytest.raises(ExplainerError, match="is 3×2 but the image is 32×32"):
         evaluate(planted, bright_patch_image, {"m": np.zeros((2, 3), np.float32)})
+
+
+def test_reference_stability_reruns_one_metric_per_reference_and_reports_the_order(planted, bright_patch_image):
+    maps = {k: v for k, v in oracle_maps().items()}
+    st = metrics.reference_stability(planted, bright_patch_image, maps, metric="aopc_morf",
+                                     params={"patch": 4, "steps": 12})
+    assert list(st.values) == list(metrics.REFERENCES) and all(set(v) == set(maps) for v in st.values.values())
+    for ref in metrics.REFERENCES:  # each reference gives what one evaluation with that reference gives
+        one = evaluate(planted, bright_patch_image, maps, metrics=["aopc_morf"],
+                       params={"aopc_morf": {"patch": 4, "steps": 12, "perturbation": ref}})
+        assert st.values[ref] == {n: one.values[n]["aopc_morf"] for n in maps}
+    assert st.ranking("black")[0] == "oracle" and st.ranking("black")[-1] == "anti-oracle"
+    assert st.stable and st.text().startswith("Stable: the ranking by AOPC MoRF is oracle > random > anti-oracle")
+    flipped = metrics.Stability("deletion", {"black": {"a": 0.1, "b": 0.2}, "noise": {"a": 0.3, "b": 0.2}})
+    assert not flipped.stable and flipped.text() == ("Not stable: the ranking by Deletion AUC changes with the "
+                                                     "reference — black: a > b; noise: b > a.")
+    assert metrics.reference_param(metrics.get_metric("deletion")) == "baseline"
+    assert metrics.reference_param(metrics.get_metric("insertion")) is None
+    with pytest.raises(ExplainerError, match="no reference to vary"):
+        metrics.reference_stability(planted, bright_patch_image, maps, metric="insertion")

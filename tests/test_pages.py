@@ -122,6 +122,8 @@ def test_methods_page_lists_explainers_metrics_and_analyses():
     assert len(at.dataframe) == 2
     assert len(at.expander) == len(xai_core.list_explainers()) + len(metrics.list_metrics()) + 1  # + the sidebar's
     assert any("SpRAy" in m.value and "1902.10178" in m.value for m in at.markdown) and len(ANALYSES) >= 8
+    assert any("vs Quantus 0.6" in m.value and "TopKIntersection" in m.value for m in at.markdown)
+    assert any("Spearman" in m.value and "resolution" in m.value.lower() for m in at.markdown)
 
 
 def test_lime_and_rise_render_with_small_sample_counts():
@@ -162,20 +164,19 @@ def test_stop_skips_maps_not_yet_computed_and_resume_computes_them():
 
 
 def _small_metrics(at: AppTest) -> None:
+    """Small curve settings, set before the widgets exist so that no run uses the (slower) defaults."""
     for mid in ("deletion", "insertion"):
-        at.slider(key=f"metric:{mid}:steps").set_value(6)
+        at.session_state[f"metric:{mid}:steps"] = 6
     for mid in ("aopc_morf", "aopc_lerf"):
-        at.slider(key=f"metric:{mid}:steps").set_value(4)
-        at.slider(key=f"metric:{mid}:patch").set_value(32)
+        at.session_state[f"metric:{mid}:steps"] = 4
+        at.session_state[f"metric:{mid}:patch"] = 32
 
 
 def test_evaluate_page_runs_curves_for_two_explainers_and_shows_the_table():
     at = _app()
-    at.switch_page("views/evaluate.py").run()
-    _no_traceback(at)
-    at.multiselect(key="eval_explainers").set_value(["gradcam", "gradient"])
     _small_metrics(at)
-    at.run()
+    at.session_state["eval_explainers"] = ["gradcam", "gradient"]
+    at.switch_page("views/evaluate.py").run()
     _no_traceback(at)
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
@@ -183,6 +184,9 @@ def test_evaluate_page_runs_curves_for_two_explainers_and_shows_the_table():
     assert list(table["mean rank"]) == sorted(table["mean rank"])  # the ranking: best mean rank first
     assert {"Deletion AUC ↓", "Insertion AUC ↑", "AOPC MoRF ↑", "Pointing hit ↑", "IoU ↑"} <= set(table.columns)
     assert table["Deletion AUC ↓"].between(0, 1).all()
+    assert at.selectbox(key="eval_reference").value == "black"  # the reference is a visible setting
+    stability = [m.value for m in [*at.success, *at.warning] if "ranking by AOPC MoRF" in m.value]
+    assert len(stability) == 1 and "black" in stability[0] and "noise" in stability[0]
     assert len(at.get("plotly_chart")) == 5  # the box figure + one curve per curve metric (deletion, insertion, AOPC ×2)
     assert any(d.label.startswith("⬇️ Download the table") for d in at.get("download_button"))
     # The box typed in is what the localisation metrics use: a box on the image's top-left corner only.
@@ -192,13 +196,18 @@ def test_evaluate_page_runs_curves_for_two_explainers_and_shows_the_table():
     _no_traceback(at)
     table = at.dataframe[0].value
     assert (table[table["kind"] == "explainer"]["Pointing hit ↑"] == 0).all()  # Chelsea's face is not in that corner
+    assert not any("covers" in w.value for w in at.warning)
+    for k, v in zip(("x0", "y0", "x1", "y1"), (0, 0, 400, 280), strict=True):  # most of the image: a warning
+        at.number_input(key=f"eval_box:{at.session_state['xai_choice']['digest']}:{k}").set_value(v)
+    at.run()
+    assert any("The box covers 83% of the image" in w.value for w in at.warning)
 
 
 def test_evaluate_over_the_samples_gives_mean_and_std():
     at = _app()
-    at.switch_page("views/evaluate.py").run()
-    at.multiselect(key="eval_explainers").set_value(["gradcam"])
     _small_metrics(at)
+    at.session_state["eval_explainers"] = ["gradcam"]
+    at.switch_page("views/evaluate.py").run()
     at.multiselect(key="set_explainers").set_value(["gradcam"])
     at.multiselect(key="set_metrics").set_value(["deletion", "pointing_game"])
     at.run()
@@ -206,23 +215,35 @@ def test_evaluate_over_the_samples_gives_mean_and_std():
     _no_traceback(at)
     summary = at.dataframe[1].value
     assert list(summary["map"])[0] == "Grad-CAM" and "±" in summary["Deletion AUC ↓"].iloc[0]
-    assert "(n=3)" in summary["Pointing hit ↑"].iloc[0]  # three samples have boxes
+    assert "(n=5)" in summary["Pointing hit ↑"].iloc[0]  # five samples have (tight) boxes
 
 
-def test_sanity_page_runs_a_cascade_and_shows_grid_curves_and_verdicts():
+def test_sanity_page_runs_a_cascade_over_seeds_and_shows_grid_curves_verdicts_and_random_logit():
     at = _app()
+    # Small settings before the widgets exist, so the first run is not one at the defaults (4 explainers, 3 seeds).
+    at.session_state["sanity_explainers"] = ["gradient", "gradcam"]
+    at.session_state["sanity_stages"] = 2
+    at.session_state["sanity_seeds"] = 2
     at.switch_page("views/sanity.py").run()
-    at.multiselect(key="sanity_explainers").set_value(["gradient", "gradcam"])
-    at.slider(key="sanity_stages").set_value(2)
-    at.run()
     _no_traceback(at)
     assert not at.error, [e.value for e in at.error]
-    table = at.dataframe[0].value
+    frames = [d.value for d in at.dataframe]
+    table = next(f for f in frames if "Spearman |·| (last)" in f.columns)
+    logit = next(f for f in frames if "Spearman |·| median" in f.columns)
     assert list(table["map"]) == ["Gradient (saliency)", "Grad-CAM", "Edge detector (Sobel)"]
-    assert table["verdict"].str.contains("ρ").all()
+    assert table["verdict"].str.contains("ρ").all() and table["verdict"].str.contains("of 2 seeds").all()
+    assert table["Spearman |·| (last)"].str.match(r"-?\d\.\d\d \[").all()  # median [range] over the seeds
+    assert list(logit["map"]) == ["Gradient (saliency)", "Grad-CAM"] and logit["verdict"].str.contains("class").all()
+    assert any("1912.09818" in c.value for c in at.caption)  # the random-logit check's paper
+    assert any("no resampling" in c.value for c in at.caption)  # the measure and the resolution are stated
     assert len(at.get("plotly_chart")) == 4  # one similarity curve per measure
-    assert len(at.get("image")) >= 9  # 3 rows × 3 columns of maps (plus the sidebar image)
+    assert len(at.get("image")) >= 9 + 6  # 3 rows × 3 stages, 2 rows × (original + 2 random classes)
     assert any(d.label.startswith("⬇️ Download the grid") for d in at.get("download_button"))
+    classes = [c.value for c in at.caption if c.value.startswith("Explained:")]
+    at.number_input(key="sanity_seed").set_value(5).run()  # the seeds are part of the cache keys: new draws
+    _no_traceback(at)
+    assert [c.value for c in at.caption if c.value.startswith("Explained:")] != classes
+    assert any("seeds 5, 6" in c.value for c in at.caption)
 
 
 def test_attack_tab_runs_and_reports_success_and_defence():

@@ -62,6 +62,18 @@ def test_colorize():
         assert not np.array_equal(heat[0, 0], heat[-1, -1])
 
 
+def test_colorize_on_a_fixed_scale_keeps_small_values_pale():
+    """A difference of two maps scaled to ±1 drawn with scale=1: a tiny difference stays near white, where the
+    default (its own percentile) would paint it in full colour."""
+    diff = np.linspace(-0.01, 0.01, 64, dtype=np.float32).reshape(8, 8)
+    white = np.array([247, 247, 247])
+    fixed = render.colorize(diff, True, scale=1.0).astype(int)
+    own = render.colorize(diff, True).astype(int)
+    assert np.abs(fixed - white).max() <= 3
+    assert np.abs(own - white).max() > 100
+    assert render.colorize(np.full((4, 4), 2.0), True, scale=1.0)[0, 0].tolist() == [178, 24, 43]  # clipped at +1
+
+
 def test_overlay():
     image = np.full((16, 20, 3), 100, np.uint8)
     m = np.random.default_rng(3).random((16, 20))

@@ -25,7 +25,8 @@ def test_every_limit_is_described_and_readable():
 
 def test_every_limit_is_enforced_somewhere_in_the_boundary():
     src = "".join(inspect.getsource(m) for m in (untrusted.raster, untrusted.zips, untrusted.zipscan,
-                                                 untrusted.checkpoints, untrusted.text, metrics.sets, folders))
+                                                 untrusted.checkpoints, untrusted.text, untrusted.modelfiles, metrics.sets,
+                                                 folders))
     unused = [f.name for f in dataclasses.fields(Limits) if f"limits.{f.name}" not in src and f"LIMITS.{f.name}" not in src]
     assert unused == []
 

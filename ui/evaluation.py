@@ -1,4 +1,5 @@
-"""Evaluate page pieces: the box figure, curve plots, the ranking table and cached evaluations."""
+"""Evaluate page pieces: the box figure, curve plots, the ranking table, cached evaluations and the stability of the
+ranking across references."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import xai_core as xc
-from ui import services
+from ui import services, widgets
 from ui.figures import fit
 from xai_core import metrics, render
 
 PALETTE = ["#c0392b", "#2471a3", "#229954", "#8e44ad", "#d68910", "#17a589", "#7f8c8d", "#a04000", "#1b2631"]
 REFERENCE_STYLE = dict(dash="dot", width=1.5)
+STABILITY_METRICS = ("aopc_morf", "deletion", "aopc_lerf")  # the first one chosen is re-run under every reference
 
 
 def box_figure(image: np.ndarray, box: tuple[float, float, float, float] | None, side: int = 420) -> go.Figure:
@@ -182,3 +184,29 @@ def verdicts(report: metrics.Report, references: set[str]) -> list[str]:
             out.append(f"**{name}** does not beat the model-free edge detector on {len(lost)} of "
                        f"{len(report.metrics)} metrics ({', '.join(lost)}).")
     return out
+
+
+def show_stability(ctx: Any, key: tuple, image: np.ndarray, maps: dict[str, np.ndarray], target: int | None,
+                   curve_ids: list[str], params: dict[str, dict], seed: int, slot: Any) -> None:
+    """The "stability" line: is the ranking of the explainers' maps by AOPC (or deletion) the same under every
+    reference (black, mean, blurred, noise)? Each reference is one more batched run of that metric."""
+    metric = next((m for m in STABILITY_METRICS if m in curve_ids), None)
+    if metric is None:
+        return
+    if len(maps) < 2:
+        st.caption("Stability across references: pick two explainers or more to compare their ranking.")
+        return
+    short = metrics.get_metric(metric).short
+    if not st.toggle(f"Stability: re-run {short} under every reference", True, key="eval_stability",
+                     help="Ranks the explainers' maps with black, mean-colour, blurred and noise references and says "
+                          "whether the order changes. Costs one more curve run per reference."):
+        return
+    bar = widgets.LazyProgress(slot, "Stability across references")
+    try:
+        result = services.memo(("stability", *key, metric), lambda: metrics.reference_stability(
+            ctx.workbench, image, maps, target, metric=metric, params=params.get(metric), seed=seed, progress=bar))
+    except xc.XaiError as err:
+        st.error(str(err))
+        return
+    bar.clear()
+    (st.success if result.stable else st.warning)(result.text(), icon="⚖️")

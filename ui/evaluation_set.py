@@ -21,7 +21,7 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
     """The tab; ``metric_params`` are the first tab's metric settings (they apply here too)."""
     st.caption("The metric settings of the first tab apply. Each image is explained for its top-1 class. "
                "Localisation metrics need boxes: the samples have "
-               "hand-drawn ones; for a zip, add a CSV of `filename,x0,y0,x1,y1` in pixels. "
+               "tight boxes (each under half its image); for a zip, add a CSV of `filename,x0,y0,x1,y1` in pixels. "
                f"Up to {metrics.sets.MAX_IMAGES} images, {metrics.sets.MAX_ZIP_BYTES // 2**20} MB.")
     source = st.radio("Images", ["Bundled samples", "Upload a zip"], horizontal=True, key="set_source")
     items, notes = None, []

@@ -1,15 +1,19 @@
-"""The sidebar's choices in the page's URL, so a reload (a new Streamlit session) or a copied link restores them.
+"""The view's state in the page's URL, so a reload (a new Streamlit session) or a copied link restores it.
 
-``?model=resnet18&sample=Coffee+cup&target=967`` or ``?image=<digest>`` for an upload. Uploaded images are
-kept decoded in a small process-wide store keyed on their content digest (96 bits: a link works only for
-someone who has it). Every value read from a URL is untrusted and checked against what exists; anything
-else is ignored.
+``?model=resnet18&sample=Coffee+cup&target=967`` or ``?image=<digest>`` for an upload; the Explain page adds
+``explainers=gradcam,rise``, ``p=rise.masks=500`` (repeated, one per changed parameter) and ``seed=3``; the Learn
+page ``lesson=ig_path``; ``present=1`` opens presentation mode. The page itself is the URL's path. Uploaded
+images are kept decoded in a small process-wide store keyed on their content digest (96 bits: a link works only
+for someone who has it); a fresh server does not have it, and the page says to upload it again. Every value read
+from a URL is untrusted and checked against what exists (explainers and their parameters through
+``ExplainRequest`` validation); anything else is ignored.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -20,6 +24,11 @@ from . import services
 from .state import LAST_IMAGE, TARGETS
 
 RESTORED = "xai_url_restored"
+VIEW = "xai_url_view"  # the Explain page's explainers, parameters and seed from the URL, until that page adopts them
+MISSING_UPLOAD = "xai_url_missing_upload"
+LESSON = "xai_url_lesson"
+PRESENT = "xai_present"
+MAX_EXPLAINERS = 8
 _DIGEST = re.compile(r"[0-9a-f]{24}")
 KEPT_UPLOADS = 32  # decoded images of at most 1024 px: ~100 MB at most
 
@@ -44,12 +53,106 @@ def restore(model_names: list[str]) -> None:
     if kept is not None:
         st.session_state["image_source"] = "Upload"
         st.session_state[LAST_IMAGE] = kept
+    elif digest:
+        st.session_state[MISSING_UPLOAD] = True
     elif q.get("sample") in images.sample_names():
         st.session_state["image_source"] = "Sample"
         st.session_state["sample_name"] = q.get("sample")
     target = q.get("target") or ""
     if target.isdigit() and len(target) < 7:
         st.session_state["xai_url_target"] = int(target)
+    st.session_state[VIEW] = parse_view(q.get("explainers") or "", q.get_all("p"), q.get("seed") or "")
+    if q.get("lesson"):
+        st.session_state[LESSON] = q.get("lesson")
+    st.session_state[PRESENT] = q.get("present") == "1"
+
+
+def _value(p: xc.ParamSpec, text: str) -> Any:
+    if p.kind == "bool":
+        return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+    if p.kind == "int":
+        return int(text)
+    if p.kind == "float":
+        return float(text)
+    return text
+
+
+def parse_view(explainers: str, params: list[str], seed: str) -> dict[str, Any]:
+    """Explainer ids, their parameters and the seed from URL text; whatever is unknown or invalid is dropped."""
+    known = {s.id: s for s in xc.list_explainers()}
+    ids = list(dict.fromkeys(i for i in explainers.split(",") if i in known))[:MAX_EXPLAINERS]
+    chosen: dict[str, dict[str, Any]] = {i: {} for i in ids}
+    for item in params[:64]:
+        mid, _, rest = item.partition(".")
+        name, _, text = rest.partition("=")
+        spec = known.get(mid)
+        p = next((p for p in spec.params if p.name == name), None) if spec and mid in chosen else None
+        if p is None or len(text) > 200:
+            continue
+        try:
+            value = _value(p, text)
+            xc.ExplainRequest.make(mid, None, {name: value})  # validates kind and range
+        except (KeyError, ValueError, OverflowError, xc.XaiError):
+            continue
+        chosen[mid][name] = value
+    view: dict[str, Any] = {"explainers": ids, "params": chosen}
+    if seed.isdigit() and len(seed) < 11:
+        view["seed"] = int(seed)
+    return view
+
+
+def adopt_view(model_id: str) -> bool:
+    """Once, on the Explain page before its widgets: put the URL's explainers, parameters and seed into their
+    widget state. True when it did (the caller reruns, so the widgets start from these values)."""
+    view = st.session_state.pop(VIEW, None)
+    if not view or not view.get("explainers"):
+        return False
+    st.session_state["explainers"] = view["explainers"]
+    for mid, values in view["params"].items():
+        for name, value in values.items():
+            st.session_state[f"param:{model_id}:{mid}:{name}"] = value
+    if "seed" in view:
+        st.session_state["seed"] = view["seed"]
+    return True
+
+
+def publish_view(explainers: list[str], params: dict[str, dict[str, Any]], seed: int) -> None:
+    """Write the Explain page's explainers, changed parameters and seed into the URL."""
+    q = st.query_params
+    want = {"explainers": ",".join(explainers),
+            "p": [f"{m}.{k}={_text(v)}" for m in explainers for k, v in params.get(m, {}).items()],
+            "seed": str(seed) if seed else None}
+    for k, v in want.items():
+        if not v:
+            if k in q:
+                del q[k]
+        elif (q.get_all(k) if isinstance(v, list) else q.get(k)) != v:
+            q[k] = v
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def publish_lesson(lesson_id: str) -> None:
+    if st.query_params.get("lesson") != lesson_id:
+        st.query_params["lesson"] = lesson_id
+
+
+def share_url() -> str:
+    """The link to this view: the browser's address (the page's path) with the current query string."""
+    base = (st.context.url or "").split("?")[0]
+    pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    return base + ("?" + urlencode(pairs) if pairs else "")
+
+
+def missing_upload_notice(ctx: Any) -> None:
+    """When a link named an uploaded image this server no longer has: say so until an image is uploaded."""
+    if ctx.source == "upload":
+        st.session_state.pop(MISSING_UPLOAD, None)
+    elif st.session_state.get(MISSING_UPLOAD):
+        st.warning("This link names an uploaded image that this server no longer has (it keeps uploads only while "
+                   "it runs): upload the same image again in the sidebar to see the same maps.", icon="📤")
 
 
 def publish(ctx: Any) -> None:

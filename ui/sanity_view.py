@@ -1,4 +1,5 @@
-"""Sanity page pieces: the map grid (rows explainers, columns randomisation stages), curves and verdicts."""
+"""Sanity page pieces: the map grid (rows explainers, columns randomisation stages), curves with the range over seeds,
+verdicts, and the random-logit panel."""
 
 from __future__ import annotations
 
@@ -17,23 +18,44 @@ from xai_core.metrics import EDGES
 
 
 def show(report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:
+    n = len(report.seeds)
     st.subheader(f"Maps for “{report.class_name}” as the weights are destroyed")
-    st.caption("p(class) per stage: " + " → ".join(f"{p:.2f}" for p in report.probability) +
-               ". Each map is scaled to its own maximum; a constant map is marked.")
+    st.caption("Median p(class) per stage: " + " → ".join(f"{p:.2f}" for p in report.probability) +
+               f". Maps of seed {report.seeds[0]}, each scaled to its own maximum; a constant map is marked. "
+               f"ρ under a map: median [range] of {sanity.MEASURE} over {n} seed(s) ({', '.join(map(str, report.seeds))}).")
     _grid(report, image)
     st.subheader("Similarity to the trained model's map")
+    st.caption(f"Computed at {sanity.RESOLUTION}. Lines: medians over the seeds; bands: their range. Verdicts: the "
+               f"upper quartile over the seeds against {sanity.DEPENDS} (depends) and {sanity.INSENSITIVE} "
+               "(insensitive, at the logits).")
     tabs = st.tabs(list(sanity.SIMILARITIES))
     for tab, sim in zip(tabs, sanity.SIMILARITIES, strict=True):
         with tab:
             st.plotly_chart(_curves(report, sim), width="stretch", key=f"sanity_curve:{sim}",
                             config={"displayModeBar": False})
     rows = [{"map": name, "verdict": report.verdict(name),
-             **{f"{s} (last)": report.similarity[name][s][-1] for s in sanity.SIMILARITIES}}
+             **{f"{s} (last)": report.spread(name, s)[-1].text() for s in sanity.SIMILARITIES}}
             for name in report.maps]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     png = services.memo(("sanity_png", digest, report_digest(report)), lambda: _png(report, image))
     st.download_button("⬇️ Download the grid as PNG", png, file_name=f"sanity-{digest[:8]}.png", mime="image/png",
                        key="sanity_png")
+
+
+def show_random_logit(report: sanity.RandomLogitReport, image: np.ndarray) -> None:
+    """The explained class's map beside each random class's map, and one verdict per explainer."""
+    st.caption(f"Explained: **{report.class_name}**. Random classes (seeds {', '.join(map(str, report.seeds))}): "
+               + ", ".join(report.class_names) + f". {sanity.MEASURE} at {sanity.RESOLUTION}.")
+    for name, m in report.original.items():
+        cols = st.columns([1.2] + [1] * (1 + len(report.classes)))
+        cols[0].markdown(f"**{name}**  \n{report.verdict(name)}")
+        cols[1].image(_panel(image, m, sanity.is_constant(m)), width="stretch", caption=report.class_name)
+        for c, other, label in zip(cols[2:], report.other[name], report.class_names, strict=True):
+            c.image(_panel(image, other, sanity.is_constant(other)), width="stretch",
+                    caption=f"{label} · ρ = {sanity.spearman_abs(m, other):.2f}")
+    st.dataframe(pd.DataFrame([{"map": n, "verdict": report.verdict(n), f"{sanity.MEASURE} median": s.median,
+                                "lowest": s.low, "highest": s.high} for n, s in report.spreads.items()]),
+                 hide_index=True, width="stretch")
 
 
 def report_digest(report: sanity.SanityReport) -> str:
@@ -63,18 +85,25 @@ def _grid(report: sanity.SanityReport, image: np.ndarray) -> None:
         for k, (c, m) in enumerate(zip(cols[1:], ms, strict=True)):
             const = report.constant[name][k]
             c.image(_panel(image, m, const), width="stretch",
-                    caption="constant map" if const else (None if k == 0 else
-                                                          f"ρ = {report.similarity[name]['Spearman |·|'][k - 1]:.2f}"))
+                    caption="constant map" if const else (None if k == 0 else f"ρ = {report.spread(name)[k - 1].text()}"))
 
 
 def _curves(report: sanity.SanityReport, sim: str) -> go.Figure:
     fig = go.Figure()
-    for i, (name, sims) in enumerate(report.similarity.items()):
-        fig.add_trace(go.Scatter(x=report.stages, y=[1.0, *sims], mode="lines+markers", name=name,
-                                 line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if name == EDGES else "solid")))
+    for i, name in enumerate(report.maps):
+        colour = PALETTE[i % len(PALETTE)]
+        spreads = report.spread(name, sim)
+        if len(report.seeds) > 1:  # the range over the seeds, as a band under the median line
+            xs = [*report.stages[1:], *report.stages[:0:-1]]
+            ys = [s.high for s in spreads] + [s.low for s in spreads[::-1]]
+            fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=report.stages, y=[1.0, *[s.median for s in spreads]], mode="lines+markers", name=name,
+                                 line=dict(color=colour, dash="dot" if name == EDGES else "solid")))
     fig.add_hline(y=sanity.DEPENDS, line=dict(color="#888", dash="dash", width=1))
     fig.update_layout(height=360, margin=dict(l=8, r=8, t=30, b=8), yaxis=dict(range=[-1.02, 1.02], title=sim),
-                      xaxis_title="randomised", title=dict(text=f"{sim} with the trained model's map", font=dict(size=14)))
+                      xaxis_title="randomised", title=dict(text=f"{sim} with the trained model's map (median, range)",
+                                                           font=dict(size=14)))
     return fig
 
 

@@ -38,10 +38,20 @@ def downloaded_model(name: str) -> xc.ModelSpec:
     return xc.load_model(name, allow_download=True)
 
 
-@st.cache_resource(show_spinner="Checking and loading your checkpoint…")
-def uploaded_model(digest: str, filename: str, arch: str, num_classes: int, labels: tuple[str, ...] | None,
-                   _data: bytes) -> xc.ModelSpec:
-    return xc.load_checkpoint(_data, filename, arch, num_classes, list(labels) if labels else None)
+@st.cache_resource(show_spinner="Checking and loading your model…", max_entries=4)
+def uploaded_model(digest: str, filename: str, options: tuple[tuple[str, object], ...], labels_digest: str | None,
+                   _data: bytes, _labels: bytes | None = None) -> xc.ModelSpec:
+    """A user's model (any format of :func:`xai_core.load_own_model`), keyed on the file's digest, the options and the
+    labels file's digest; at most 4 are kept in the process (each can be up to a GB), the oldest dropped first."""
+    return xc.load_own_model(_data, filename, labels=_labels, **dict(options))
+
+
+@st.cache_resource(max_entries=16)
+def capabilities(model_key: str, _model: xc.ModelSpec) -> list:
+    """The capability matrix of a loaded model (which explainers apply, and why the others do not)."""
+    from xai_core.models.capability import capabilities as matrix
+
+    return matrix(_model)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -33,6 +33,10 @@ with one:
         chosen = st.multiselect("Explainers", list(titles), default=choice.get("explainers", DEFAULTS),
                                 format_func=titles.get, key="eval_explainers",
                                 help="Settings come from the Explain page, where the maps are cached.")
+        reference = st.selectbox("Perturbed pixels become (deletion, AOPC)", list(metrics.REFERENCES), key="eval_reference",
+                                 help="What deleted or perturbed pixels are replaced with: black, the image's mean "
+                                      "colour, a blurred copy, or one seeded uniform-noise image. The ranking of "
+                                      "methods can change with it; the stability line below says whether it does.")
         c1, c2 = st.columns(2)
         use_refs = c1.toggle("Reference maps", True, key="eval_refs", help="Random map, centre Gaussian, Sobel edges.")
         mode = c2.radio("Object region", ["Box", "Mask", "None"], horizontal=True, key="eval_region")
@@ -44,6 +48,11 @@ with one:
             vals = [cols[i].number_input(n, 0, W if i % 2 == 0 else H, key=f"{box_key}:{n}")
                     for i, n in enumerate(("x0", "y0", "x1", "y1"))]
             box = st.session_state[box_key] = tuple(int(v) for v in vals)
+            share = metrics.box_share((H, W), box) if vals[2] > vals[0] and vals[3] > vals[1] else 0.0
+            if share > 0.5:
+                st.warning(f"The box covers {share:.0%} of the image: a random map then often scores a pointing-game "
+                           "hit and most of the relevance mass, so the box cannot tell methods apart. Draw a tighter "
+                           "box around the object (or its most telling part).", icon="📦")
         elif mode == "Mask":
             up = st.file_uploader("Binary mask (white = object)", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
                                   key="eval_mask")
@@ -60,7 +69,9 @@ with one:
             for m in metrics.list_metrics():
                 if m.params and m.id in chosen_metrics:
                     st.markdown(f"**{m.title}** · {m.summary}")
-                    mparams[m.id] = {p.name: widgets.param_widget(p, f"metric:{m.id}:{p.name}", model) for p in m.params}
+                    ref_param = metrics.reference_param(m)  # set above, visibly, for all of them at once
+                    mparams[m.id] = {p.name: reference if p.name == ref_param else
+                                     widgets.param_widget(p, f"metric:{m.id}:{p.name}", model) for p in m.params}
             seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="eval_seed"))
     with left:
         if mode == "Box":
@@ -107,6 +118,7 @@ with one:
     bar.clear()
     stop_slot.empty()
     ev.show_report(report, set(refs), image_name=ctx.image_name)
+    ev.show_stability(ctx, key, image, found, target, curve_ids, mparams, seed, slot)
 
 with many:
     evaluation_set.render(ctx, choice.get("explainers", DEFAULTS), choice.get("params", {}), titles, mparams)

@@ -1,55 +1,75 @@
-"""Explain page: top-5 predictions, pick a class and several explainers, compare heatmaps side by side."""
+"""Explain page: top-5 predictions, pick a class and several explainers, compare heatmaps side by side; pin a result
+and compare, present full screen, copy a link to the view, download a report or the raw maps."""
 
 import streamlit as st
 
 import xai_core as xc
-from ui import figures, maps, services, state, widgets
+from ui import cards, figures, links, maps, pins, present, report_button, services, state, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
 ctx = state.current()
 model = ctx.model
+if links.adopt_view(model.id):  # a copied link: its explainers, parameters and seed become the widgets' values
+    st.rerun()
 
-st.title("Explain a prediction")
-st.caption("What did the model look at? Pick explainers and compare their heatmaps side by side. "
-           "Hover a map to read its raw attribution.")
+head, switch = st.columns([4, 1], vertical_alignment="bottom")
+head.title("Explain a prediction")
+with switch:
+    presenting = present.toggle()
+links.missing_upload_notice(ctx)
+controls = st.container(key=present.CONTROLS)
+with controls:
+    st.caption("What did the model look at? Pick explainers and compare their heatmaps side by side. "
+               "Hover a map to read its raw attribution.")
+    image, digest, edit_label = pins.edited(ctx)
+probs = services.predictions(ctx.model_key, digest, ctx.workbench, image)
+# Only methods that apply to this model are offered (a CNN gets no attention rollout, a ViT no Guided Backprop);
+# the sidebar's "What works on this model" says why the others do not.
+specs = {s.id: s for s in xc.list_explainers() if s.why_not(model) is None}
+if "explainers" in st.session_state:  # picks made for another model keep only what applies to this one
+    st.session_state["explainers"] = [m for m in st.session_state["explainers"] if m in specs]
 
-probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, ctx.image)
-specs = {s.id: s for s in xc.list_explainers()}
-
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
-                    config={"displayModeBar": False})
-with right:
-    target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
-    chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
-                            default=DEFAULTS, key="explainers", format_func=lambda i: f"{specs[i].title} · {specs[i].family}")
-    with st.expander("Display and seed"):
-        c1, c2 = st.columns(2)
-        alpha = c1.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="alpha")
-        cmap = c2.selectbox("Colour map (unsigned maps)", list(render.COLORMAPS), key="cmap")
-        ncols = c1.slider("Maps per row", 1, 5, 3, key="ncols")
-        seed = int(c2.number_input("Seed (stochastic methods)", 0, 2**31 - 1, 0, key="seed"))
-        st.caption("Signed maps (Input × Gradient, Integrated Gradients, CAM) use blue for negative and red for "
-                   "positive evidence.")
-
-if not chosen:
-    st.info("Pick at least one explainer above.")
-    st.stop()
-
-param_cols = st.columns(min(len(chosen), 4))
-params = {}
-for i, mid in enumerate(chosen):
-    with param_cols[i % len(param_cols)]:
-        params[mid] = widgets.params_for(specs[mid], model)
+with controls:
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
+                        config={"displayModeBar": False})
+    with right:
+        target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
+        chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
+                                default=None if "explainers" in st.session_state else [m for m in DEFAULTS if m in specs],
+                                key="explainers",
+                                format_func=lambda i: f"{specs[i].title} · {specs[i].family}")
+        with st.expander("Display and seed"):
+            c1, c2 = st.columns(2)
+            alpha = c1.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="alpha")
+            cmap = c2.selectbox("Colour map (unsigned maps)", list(render.COLORMAPS), key="cmap")
+            ncols = c1.slider("Maps per row", 1, 5, 3, key="ncols")
+            seed = int(c2.number_input("Seed (stochastic methods)", 0, 2**31 - 1, key="seed"))
+            st.caption("Signed maps (Input × Gradient, Integrated Gradients, CAM) use blue for negative and red for "
+                       "positive evidence.")
+    if not chosen:
+        st.info("Pick at least one explainer above.")
+        st.stop()
+    param_cols = st.columns(min(len(chosen), 4))
+    params = {}
+    for i, mid in enumerate(chosen):
+        with param_cols[i % len(param_cols)]:
+            params[mid] = widgets.params_for(specs[mid], model)
 
 st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target, "seed": seed,
                                   "digest": ctx.digest}
-st.divider()
+links.publish_view(chosen, params, seed)
+if presenting:
+    ncols = min(len(chosen), 4)
+    st.markdown(f"### {model.label(target)} (p = {probs[target]:.1%}) · {model.title}"
+                + (f" · {edit_label}" if edit_label else ""))
+else:
+    st.divider()
 requests = {m: xc.ExplainRequest.make(m, target, params[m], seed) for m in chosen}
-signature = (ctx.model_key, ctx.digest, ctx.options.result_key, tuple(r.key for r in requests.values()))
-pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, ctx.digest, ctx.workbench, requests[m])]
+signature = (ctx.model_key, digest, ctx.options.result_key, tuple(r.key for r in requests.values()))
+pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, digest, ctx.workbench, requests[m])]
 stop_slot = st.empty()
 may_compute = maps.stop_control(signature, pending, stop_slot)
 results: list[tuple[str, xc.Explanation]] = []
@@ -63,7 +83,7 @@ for i, mid in enumerate(chosen):
         slot = st.empty()
         bar = widgets.LazyProgress(slot, spec.title)
         try:
-            e = services.explanation(ctx.model_key, ctx.digest, ctx.workbench, ctx.image, requests[mid], progress=bar)
+            e = services.explanation(ctx.model_key, digest, ctx.workbench, image, requests[mid], progress=bar)
         except xc.XaiError as err:
             bar.clear()
             st.error(f"**{spec.title}**: {err}")
@@ -73,22 +93,38 @@ for i, mid in enumerate(chosen):
             st.error(f"**{spec.title}** failed unexpectedly ({type(err).__name__}: {err}). The other maps are unaffected.")
             continue
         bar.clear()
-        key = ("fig", ctx.model_key, ctx.digest, ctx.options.result_key, requests[mid].key, alpha, cmap)
-        fig = services.memo(key, lambda e=e, spec=spec: figures.heatmap(ctx.image, e.map, e.signed, alpha=alpha,
+        key = ("fig", ctx.model_key, digest, ctx.options.result_key, requests[mid].key, alpha, cmap)
+        fig = services.memo(key, lambda e=e, spec=spec: figures.heatmap(image, e.map, e.signed, alpha=alpha,
                                                                           cmap=cmap, title=spec.title))
-        st.plotly_chart(fig, width="stretch", key=f"map:{mid}", config={"displayModeBar": False})
+        st.plotly_chart(present.enlarge(fig, image.shape, ncols) if presenting else fig, width="stretch", key=f"map:{mid}",
+                        config={"displayModeBar": False})
         st.caption(maps.facts(e), help=spec.reference)
-        maps.panels(e, ctx.image, key)
+        with st.popover("📇 Saliency card"):
+            cards.show(spec)
+        if not presenting:
+            maps.panels(e, image, key)
         results.append((spec.title, e))
 
 stop_slot.empty()
+label = f"{model.title} · {model.label(target)} · {edit_label or ctx.image_name} · seed {seed}"
 if results:
-    def grid() -> bytes:
-        panels = [(f"{t}\n{e.class_name} · {e.seconds:.2f} s",
-                   figures.overlay_small(ctx.image, e.map, e.signed, alpha=alpha, cmap=cmap, side=512)) for t, e in results]
-        return render.grid_png(figures.fit(ctx.image, 512), panels, cols=min(len(panels) + 1, 4))
+    pins.compare(label, image, results, alpha, cmap, presenting)
+    with st.container(key=present.CONTROLS + "-downloads"):
+        pins.pin_button(label, image, results)
 
-    gkey = ("grid", ctx.model_key, ctx.digest, ctx.options.result_key, tuple(e.request.key for _, e in results), alpha, cmap)
-    st.download_button("⬇️ Download the grid as PNG", services.memo(gkey, grid), file_name=f"xai-{ctx.digest[:8]}.png",
-                       mime="image/png", key="download_grid")
-    st.caption(f"Explaining **{model.label(target)}** (p={probs[target]:.1%}) with {model.title}.")
+        def grid() -> bytes:
+            panels = [(f"{t}\n{e.class_name} · {e.seconds:.2f} s",
+                       figures.overlay_small(image, e.map, e.signed, alpha=alpha, cmap=cmap, side=512)) for t, e in results]
+            return render.grid_png(figures.fit(image, 512), panels, cols=min(len(panels) + 1, 4))
+
+        gkey = ("grid", ctx.model_key, digest, ctx.options.result_key, tuple(e.request.key for _, e in results), alpha, cmap)
+        st.download_button("⬇️ Download the grid as PNG", services.memo(gkey, grid), file_name=f"xai-{digest[:8]}.png",
+                           mime="image/png", key="download_grid")
+        report_button.explanation_downloads(ctx, image, digest, results, alpha, cmap, {"class": model.label(target),
+                                                                                       "image edit": edit_label or "none"})
+        st.caption(f"Explaining **{model.label(target)}** (p={probs[target]:.1%}) with {model.title}.")
+        with st.expander("🔗 Copy a link to this view"):
+            st.code(links.share_url(), language=None)
+            st.caption("Opens this page with the same model, image, class, explainers, parameters and seed (an image "
+                       "edit is not part of the link). An uploaded image is named by its digest: after a server restart, "
+                       "upload it again.")

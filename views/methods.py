@@ -6,7 +6,7 @@ import streamlit as st
 
 import xai_core as xc
 from xai_core import metrics
-from xai_core.catalogue import ANALYSES
+from xai_core.catalogue import ANALYSES, QUANTUS, SIMILARITY
 
 st.title("Methods")
 st.caption("Every explainer, metric and analysis in XAI Explorer, with the paper it comes from. The explainer and "
@@ -39,7 +39,10 @@ for m in metrics.list_metrics():
     with scores.expander(f"**{m.title}** · {m.kind}, {m.better} is better"):
         st.markdown(m.summary)
         st.markdown(f"📄 {m.reference}")
+        if m.id in QUANTUS:
+            st.markdown(f"**vs Quantus 0.6:** {QUANTUS[m.id]}")
 
+analyses.markdown(f"**How the sanity checks compare maps.** {SIMILARITY}")
 analyses.dataframe([{"Analysis": a.title, "Page": a.page, "What it does": a.summary} for a in ANALYSES],
                    hide_index=True, width="stretch")
 for a in ANALYSES:

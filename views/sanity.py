@@ -1,4 +1,5 @@
-"""Sanity page: do the explanations depend on the model at all? Model randomisation (Adebayo et al. 2018)."""
+"""Sanity page: do the explanations depend on the model at all? Model randomisation (Adebayo et al. 2018) and the
+random-logit check (Sixt et al. 2020), each over several seeds; and the attack on explanations."""
 
 import streamlit as st
 
@@ -8,42 +9,64 @@ from ui.evaluation import explainer_titles
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
+SEEDS = 3  # default seed count: about 3× the cost of one seed (see README for the timing on a 2-core CPU)
 ctx = state.current()
 image = ctx.image
 
 st.title("Sanity checks")
-st.caption("An explanation of a model should change when the model is destroyed. Re-initialise the weights from "
-           "the logits downwards and watch each map: Adebayo et al. (2018) found that some popular methods barely "
-           "change — they show edges of the image, not what the model learnt. The edge detector is a row for "
-           "comparison: it ignores the model by construction.")
+st.caption("An explanation of a model should change when the model is destroyed, and when another class is "
+           "explained. Adebayo et al. (2018) found that some popular methods barely change — they show edges of the "
+           "image, not what the model learnt. The edge detector is a row for comparison: it ignores the model by "
+           f"construction. Maps are compared with {sanity.MEASURE} at {sanity.RESOLUTION}.")
 
-randomisation, attack = st.tabs(["🎲 Model randomisation", "🎯 Attack an explanation"])
+titles = explainer_titles()
+choice = st.session_state.get(state.CHOICE, {})
+c1, c2, c3 = st.columns([4, 1, 1])
+chosen = c1.multiselect("Explainers", list(titles), default=DEFAULTS, format_func=titles.get, key="sanity_explainers")
+n_seeds = int(c2.number_input("Seeds", 1, sanity.MAX_SEEDS, SEEDS, key="sanity_seeds",
+                              help="Random re-initialisations (or random classes) per check. Each cell shows the "
+                                   "median and the range; verdicts use the upper quartile. Cost grows with the count."))
+base_seed = int(c3.number_input("Base seed", 0, 2**31 - 1, 0, key="sanity_seed",
+                                help="Seeds used: this one and the next ones."))
+params = choice.get("params", {})
+explained = [(m, params.get(m, {})) for m in chosen]
+request_keys = tuple(xc.ExplainRequest.make(m, None, p, base_seed).key for m, p in explained)
+
+randomisation, logit_tab, attack = st.tabs(["🎲 Model randomisation", "🔀 Random logit",
+                                               "🎯 Attack an explanation"])
 with attack:
     attack_view.render(ctx)
+with logit_tab:
+    st.caption(f"Explain {n_seeds} randomly drawn other class(es) of the same image with the same model: a map "
+               "that explains the class should change. 📄 " + sanity.RANDOM_LOGIT_REFERENCE)
+    if chosen:
+        key = ("random_logit", ctx.model_key, ctx.digest, ctx.options.result_key, request_keys, n_seeds, base_seed)
+        bar = widgets.LazyProgress(st.empty(), "Explaining random classes")
+        try:
+            logit_report = services.memo(key, lambda: sanity.random_logit(ctx.workbench, image, explained, seeds=n_seeds,
+                                                                          seed=base_seed, progress=bar))
+            bar.clear()
+            sanity_view.show_random_logit(logit_report, image)
+        except xc.XaiError as err:
+            st.error(str(err))
 with randomisation:
-    titles = explainer_titles()
-    choice = st.session_state.get(state.CHOICE, {})
-    c1, c2, c3 = st.columns([3, 1, 1])
-    chosen = c1.multiselect("Explainers", list(titles), default=DEFAULTS, format_func=titles.get, key="sanity_explainers")
-    mode = c2.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
+    c1, c2 = st.columns([1, 2])
+    mode = c1.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
                     help="Cascading: each column randomises one more group of layers, from the logits down. "
                          "Independent: each column randomises only that group.")
-    n_stages = c3.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
+    n_stages = c2.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
     if not chosen:
         st.info("Pick at least one explainer.")
         st.stop()
-
-    params = choice.get("params", {})
-    explained = [(m, params.get(m, {})) for m in chosen]
-    key = ("sanity", ctx.model_key, ctx.digest, ctx.options.result_key,
-           tuple(xc.ExplainRequest.make(m, None, p).key for m, p in explained), mode, n_stages)
+    key = ("sanity", ctx.model_key, ctx.digest, ctx.options.result_key, request_keys, mode, n_stages, n_seeds, base_seed)
     stop_slot = st.empty()
     if not maps.stop_control(key, [] if services.store().get(key) is not None else ["the sanity check"], stop_slot):
         st.stop()
-    bar = widgets.LazyProgress(st.empty(), "Randomising and explaining")
+    bar = widgets.LazyProgress(st.empty(), f"Randomising and explaining ({n_seeds} seeds)")
     try:
         report = services.memo(key, lambda: sanity.model_randomisation(ctx.workbench, image, explained, mode=mode,
-                                                                       n_stages=n_stages, progress=bar))
+                                                                       n_stages=n_stages, seeds=n_seeds,
+                                                                       seed=base_seed, progress=bar))
     except xc.XaiError as err:
         st.error(str(err))
         st.stop()

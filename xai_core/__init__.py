@@ -21,6 +21,7 @@ from .models import (
     list_models,
     load_checkpoint,
     load_model,
+    load_own_model,
     model_status,
     model_title,
     parse_labels,
@@ -36,6 +37,6 @@ __all__ = [
     "ExplainerError", "ExplainerSpec", "Explanation", "ImageError", "ModelLoadError", "ModelSpec", "ParamSpec",
     "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "engine", "explain",
     "explainers", "from_module", "get_explainer", "images", "list_explainers", "list_models", "load_checkpoint",
-    "load_image", "load_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
+    "load_image", "load_model", "load_own_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
     "probabilities", "render",
 ]

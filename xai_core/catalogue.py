@@ -1,6 +1,8 @@
 """The analyses beyond single maps — sanity checks, attacks and dataset debugging — with where they live in the
-app and the paper each follows. Explainers and metrics list themselves from their registries; these do not have
-one, so the Methods page reads this list."""
+app and the paper each follows; how the sanity checks compare maps; and, per metric, what still differs from
+Quantus 0.6 where the definitions otherwise match (tests/test_quantus_agreement.py checks the agreement and these
+relations). Explainers and metrics list themselves from their registries; these do not have one, so the Methods
+page reads this module."""
 
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ class Analysis:
 
 ANALYSES: tuple[Analysis, ...] = (
     Analysis("Model randomisation", "Sanity checks",
-             "Randomise the weights layer by layer from the top; a map that does not change is not explaining the model.",
+             "Randomise the weights layer by layer from the top, with several seeds (3 by default); a map that does not "
+             "change is not explaining the model. Verdict from the upper quartile over the seeds.",
              "Adebayo et al. 2018, 'Sanity Checks for Saliency Maps', NeurIPS, arXiv:1810.03292"),
+    Analysis("Random logit", "Sanity checks",
+             "Explain a randomly drawn other class of the same image, one per seed; a map that stays the same shows the "
+             "image, not the class decision.",
+             "Sixt, Granz & Landgraf 2020, 'When Explanations Lie: Why Many Modified BP Attributions Fail', ICML, "
+             "arXiv:1912.09818 (Quantus RandomLogit)"),
     Analysis("Data randomisation", "Debugging lab",
              "Train the same network on shuffled labels; its maps should not look like the real model's.",
              "Adebayo et al. 2018, 'Sanity Checks for Saliency Maps', NeurIPS, arXiv:1810.03292"),
@@ -48,3 +56,34 @@ ANALYSES: tuple[Analysis, ...] = (
              "Li et al. 2023, 'A Whac-A-Mole Dilemma: Shortcuts Come in Multiples Where Mitigating One Amplifies "
              "Others', CVPR, arXiv:2212.04825"),
 )
+
+SIMILARITY = (
+    "Sanity checks compare each map with the trained model's (or the explained class's) map by Spearman's rank "
+    "correlation of |map| (the verdicts), and also signed Spearman, SSIM and HOG. Resolution: the map's own, as the "
+    "explainer computed it at the model's input size (224×224 for the bundled model), before any resize to the image; "
+    "nothing is resampled and |·| is taken per pixel first, so positive and negative evidence never cancel. "
+    "Each randomised stage (or random class) is drawn with several seeds: cells show the median and the range; a map "
+    "'depends' when the upper quartile over the seeds falls below 0.5 at some stage and is 'insensitive' when it stays "
+    "at or above 0.8 with only the logits randomised. Differences from Quantus (MPRT, RandomLogit): Quantus's default "
+    "similarity is SSIM on the maps as given, one seed, and its RandomLogit draws one class per call."
+)
+
+QUANTUS: dict[str, str] = {
+    "deletion": "Quantus PixelFlipping: same curve with features_in_step pixels per step and a black (image minimum) "
+                "baseline, but its AUC integrates only the perturbed points with dx = 1 (np.trapz); ours integrates "
+                "over [0, 1] from the unperturbed image. Ours = (Quantus AUC + first trapezoid) / steps (tested).",
+    "insertion": "Quantus 0.6 has no insertion curve.",
+    "aopc_morf": "Quantus RegionPerturbation returns f(x) − f(x_k) for k = 1..L; our AOPC averages over k = 0..L "
+                 "(Samek et al.), i.e. L/(L+1) × Quantus's mean (tested with black). Remaining: Quantus's noise is drawn "
+                 "afresh at every step, ours is one seeded noise image shared by every map; Quantus's 'black' is the "
+                 "image's minimum; Quantus sums partial edge patches after padding, ours averages them.",
+    "aopc_lerf": "As AOPC MoRF, with the least relevant regions first (Quantus order='lerf').",
+    "pointing_game": "Quantus PointingGame has no tolerance (a hit only inside the mask) and counts any tied maximum; "
+                     "ours uses the first maximum and a 15 px tolerance by default. Equal at tolerance 0 (tested).",
+    "iou": "Quantus TopKIntersection is the share of the top k pixels (k a pixel count, default 1000) inside the mask; "
+           "ours is IoU of the top fraction (0.01–0.99 of the pixels) or of pixels ≥ 20% of the maximum with the "
+           "region. With the top fraction k/N: IoU = I / (k + |region| − I), I = TopKIntersection × k (tested).",
+    "relevance_mass": "Quantus RelevanceMassAccuracy sums the signed map (inside ÷ total, so a signed map can leave "
+                      "[0, 1]); ours sums only the positive part, the evidence for the class. Equal on non-negative "
+                      "maps (tested); different on signed ones.",
+}

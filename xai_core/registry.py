@@ -8,7 +8,9 @@ Adding a method is one file in ``xai_core/explainers/`` and one decorator (the p
 
 Metadata: ``cost`` (a :class:`Cost`: passes per sample, as data), ``diagnostics`` (the values the method reports
 next to its map, each a :class:`Diagnostic`), ``reports_logits`` (its first forward pass runs on the input
-itself and reports its logits through :func:`trace.first_forward`, so no separate forward is needed).
+itself and reports its logits through :func:`trace.first_forward`, so no separate forward is needed), ``applies``
+(optional ``applies(model) -> str | None``: ``None`` when the method can run on that model, else the sentence that
+says why not, read by the capability matrix shown when a model loads; without it a method is taken to apply).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ExplainerSpec:
     diagnostics: tuple[Diagnostic, ...] = ()
     stochastic: bool = False
     reports_logits: bool = False
+    applies: Callable[[ModelSpec], str | None] | None = field(default=None, repr=False)
     attribute: ExplainerFn | None = field(default=None, repr=False)
 
     def defaults(self) -> dict[str, Any]:
@@ -72,6 +75,10 @@ class ExplainerSpec:
     def passes(self, params: dict[str, Any] | None = None, input_size: tuple[int, int] = (224, 224)) -> float:
         """Forward + backward passes per sample with ``params`` (defaults filled in); ``math.inf`` if unknown."""
         return self.cost.passes(self.resolve(params or {}), input_size)
+
+    def why_not(self, model: ModelSpec) -> str | None:
+        """``None`` if this method applies to ``model`` (as far as can be told without running it), else why not."""
+        return self.applies(model) if self.applies is not None else None
 
     def diagnostic(self, name: str) -> Diagnostic:
         for d in self.diagnostics:

@@ -40,9 +40,11 @@ def _diverging(v: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def colorize(m: np.ndarray, signed: bool, cmap: str = "inferno") -> np.ndarray:
-    """A raw map -> RGB uint8 heatmap (diverging colours for signed maps)."""
-    v = normalise(m, signed)
+def colorize(m: np.ndarray, signed: bool, cmap: str = "inferno", *, scale: float | None = None) -> np.ndarray:
+    """A raw map -> RGB uint8 heatmap (diverging colours for signed maps). ``scale``: the value drawn in full colour,
+    fixed (maps compared on one scale); by default a high percentile of the map's own |values| (``normalise``)."""
+    v = normalise(m, signed) if scale is None else \
+        np.clip(np.nan_to_num(m.astype(np.float32)) / scale, -1.0 if signed else 0.0, 1.0)
     if signed:
         return _diverging(v)
     bgr = cv2.applyColorMap((v * 255).astype(np.uint8), COLORMAPS.get(cmap, cv2.COLORMAP_INFERNO))

@@ -18,11 +18,16 @@ _NO_HEAD = ("CAM needs a model whose last feature maps go through global average
             "architecture.")
 
 
+def _applies(model: ModelSpec) -> str | None:
+    tokens = model.tokens is not None or type(model.reshape).__name__ == "TokenGrid"
+    return None if model.fc_layer and model.cam_layer and not tokens else _NO_HEAD.format(title=model.title)
+
+
 @explainer(
     "cam", title="CAM", family="CAM", signed=True,
     summary="The last feature maps weighted by the linear classifier's weights for the class.",
     reference="Zhou et al. 2016, 'Learning Deep Features for Discriminative Localization', CVPR. arXiv:1512.04150",
-    cost=Cost(1, 0), reports_logits=True,
+    cost=Cost(1, 0), reports_logits=True, applies=_applies,
 )
 def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
     """M_c = Σ_k w_k^c A_k (Zhou et al. 2016, arXiv:1512.04150), signed, at the input size.

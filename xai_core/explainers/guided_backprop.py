@@ -28,13 +28,21 @@ def activation_modules(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, ACTIVATIONS)]
 
 
+NO_ACTIVATIONS = ("Guided Backprop needs the model's activations as modules (nn.ReLU, nn.ReLU6, ...); this model has "
+                  "none. Use Gradient or Integrated Gradients.")
+
+
+def applies(model: ModelSpec) -> str | None:
+    return None if activation_modules(model.module) else NO_ACTIVATIONS
+
+
 @attribution(
     "guided_backprop", title="Guided Backprop", family="gradient",
     summary="Gradient where only positive gradients pass back through each activation; sharp, but known "
             "to ignore the top layers (see sanity checks).",
     reference="Springenberg et al. 2015, 'Striving for Simplicity: The All Convolutional Net', ICLR workshop. "
               "arXiv:1412.6806",
-    cost=Cost(1, 1), reports_logits=True,
+    cost=Cost(1, 1), reports_logits=True, applies=applies,
     diagnostics=(GUIDED,),
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras: dict | None = None,
@@ -48,8 +56,7 @@ def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras
     """
     acts = activation_modules(model.module)
     if not acts:
-        raise ExplainerError("Guided Backprop needs the model's activations as modules (nn.ReLU, nn.ReLU6, ...); "
-                             "this model has none. Use Gradient or Integrated Gradients.")
+        raise ExplainerError(NO_ACTIVATIONS)
     with output_grad_hooks(acts, _positive) as n:
         grad = input_gradients(model.module, x, target, report=True)[0]
     if extras is not None:

@@ -18,7 +18,7 @@ from .gradcam import gradcam
     summary="Guided Backprop's fine detail masked by Grad-CAM's class-discriminative regions.",
     reference="Selvaraju et al. 2017, 'Grad-CAM: Visual Explanations from Deep Networks via Gradient-based "
               "Localization', ICCV. arXiv:1610.02391",
-    cost=Cost(2, 2), params=(LAYER,), reports_logits=True,
+    cost=Cost(2, 2), params=(LAYER,), reports_logits=True, applies=guided_backprop.applies,
     diagnostics=(guided_backprop.GUIDED,),
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "",

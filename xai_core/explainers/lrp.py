@@ -49,6 +49,14 @@ def _refuse_unsupported(model: ModelSpec) -> None:
                              "Integrated Gradients, Gradient × Input or a perturbation method for this model.")
 
 
+def _applies(model: ModelSpec) -> str | None:
+    try:
+        _refuse_unsupported(model)
+    except ExplainerError as e:
+        return str(e)
+    return None
+
+
 def _residual_canonizers(model: ModelSpec) -> list:
     """torchvision ResNet blocks add their shortcut with '+': Zennit's block canonizers route that addition through
     a Sum module whose rule splits relevance in proportion to the two inputs, so relevance is conserved."""
@@ -66,7 +74,7 @@ def _residual_canonizers(model: ModelSpec) -> list:
     summary="Relevance of the class score redistributed layer by layer back to the pixels (Zennit composites).",
     reference="Bach et al. 2015, 'On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise "
               "Relevance Propagation', PLoS ONE; composites: Kohlbrenner et al. 2020, arXiv:1910.09840",
-    cost=Cost(1, 1), reports_logits=True,
+    cost=Cost(1, 1), reports_logits=True, applies=_applies,
     diagnostics=(Diagnostic("relevance_kept", "Relevance kept", fmt="pixels hold {:.0%} of the logit"),),
     params=(ParamSpec("composite", "choice", "epsilon_plus_flat", "Rules",
                       "Which LRP rule each layer type uses (Zennit composites).", choices=COMPOSITES),),

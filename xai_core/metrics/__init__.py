@@ -19,11 +19,13 @@ DISCOVERED = tuple(importlib.import_module(f"{__name__}.{m.name}") for m in pkgu
 
 # ruff: noqa: E402 - the re-exports below come after discovery on purpose
 from .deletion import auc
-from .evaluate import Curve, Report, box_region, evaluate, mask_region, rows_csv
+from .evaluate import Curve, Report, box_region, box_share, evaluate, mask_region, rows_csv
 from .reference_maps import CENTRE, EDGES, RANDOM, reference_maps
 from .registry import MetricSpec, Plan, get_metric, list_metrics, metric, order_of
 from .sets import SAMPLE_BOXES, Item, evaluate_set, parse_boxes, read_zip, sample_items, summarise
+from .stability import REFERENCES, Stability, reference_param, reference_stability
 
-__all__ = ["CENTRE", "EDGES", "RANDOM", "Curve", "MetricSpec", "Plan", "Report", "auc", "box_region", "evaluate",
-           "get_metric", "list_metrics", "mask_region", "metric", "order_of", "reference_maps", "rows_csv",
-           "Item", "SAMPLE_BOXES", "evaluate_set", "parse_boxes", "read_zip", "sample_items", "summarise"]
+__all__ = ["CENTRE", "EDGES", "RANDOM", "REFERENCES", "Curve", "Item", "MetricSpec", "Plan", "Report", "SAMPLE_BOXES",
+           "Stability", "auc", "box_region", "box_share", "evaluate", "evaluate_set", "get_metric", "list_metrics",
+           "mask_region", "metric", "order_of", "parse_boxes", "read_zip", "reference_maps", "reference_param",
+           "reference_stability", "rows_csv", "sample_items", "summarise"]

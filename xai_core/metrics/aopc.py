@@ -15,7 +15,8 @@ PARAMS = (
     ParamSpec("patch", "int", 16, "Region (px)", "Side of the square regions perturbed at each step.", 4, 64, 1),
     ParamSpec("steps", "int", 25, "Regions", "How many regions are perturbed, one per step.", 2, 400, 1),
     ParamSpec("perturbation", "choice", "noise", "Perturbed regions become",
-              "Uniform noise as in the paper, or a reference image.", choices=REFERENCES),
+              "Uniform noise as in the paper (one seeded noise image; Quantus draws fresh noise per step), "
+              "or a reference image.", choices=REFERENCES),
 )
 
 

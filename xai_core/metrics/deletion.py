@@ -29,10 +29,11 @@ def auc(xs: np.ndarray, ys: np.ndarray) -> float:
         reference="Petsiuk, Das & Saenko 2018, 'RISE: Randomized Input Sampling for Explanation of Black-box "
                   "Models', BMVC. arXiv:1806.07421",
         params=(STEPS, ParamSpec("baseline", "choice", "black", "Removed pixels become",
-                                 "What a deleted pixel is replaced with.", choices=REFERENCES[:3])))
+                                 "What a deleted pixel is replaced with (noise: one seeded noise image).",
+                                 choices=REFERENCES)))
 def deletion(model: ModelSpec, x: torch.Tensor, m: torch.Tensor, *, steps: int = 32, baseline: str = "black",
              seed: int = 0) -> Plan:
     """Deletion (Petsiuk et al. 2018, arXiv:1806.07421): pixels in the map's order become the baseline;
     the probability is read after every ``1/steps`` of the image. Lower AUC = more faithful."""
     xs, counts = fractions(steps, m.numel())
-    return Plan(order_of(m, seed), counts, x, reference_input(model, x, baseline), xs, auc)
+    return Plan(order_of(m, seed), counts, x, reference_input(model, x, baseline, seed), xs, auc)

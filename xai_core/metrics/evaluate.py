@@ -107,6 +107,11 @@ def box_region(shape: tuple[int, int], box: tuple[float, float, float, float]) -
     return out
 
 
+def box_share(shape: tuple[int, int], box: tuple[float, float, float, float]) -> float:
+    """The share of the image (H, W) that the box covers after clipping (0..1)."""
+    return float(box_region(shape, box).mean())
+
+
 def mask_region(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """An uploaded mask (any uint8 image: non-black = object) resized to ``shape`` (H, W) with nearest neighbours."""
     grey = mask if mask.ndim == 2 else mask.max(axis=2)

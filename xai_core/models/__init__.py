@@ -11,13 +11,15 @@ from ..errors import ModelLoadError
 from . import zoo
 from .bundled import load_lite0
 from .labels import imagenet_labels, parse_labels
+from .own import FORMATS, load_own_model, missing_packages, torchscript_allowed
 from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from .upload import ARCHITECTURES, load_checkpoint
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
-__all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "ModelSpec", "from_module", "imagenet_labels", "list_models",
-           "load_checkpoint", "load_model", "model_status", "model_title", "parse_labels"]
+__all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "FORMATS", "ModelSpec", "from_module", "imagenet_labels", "list_models",
+           "load_checkpoint", "load_model", "load_own_model", "missing_packages", "model_status", "model_title",
+           "parse_labels", "torchscript_allowed"]
 
 
 LAB_MODEL = "lab_horse_cnn"

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..device import default_device
 from ..errors import ExplainerError
+from .layout import TokenLayout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -25,7 +26,9 @@ class ModelSpec:
 
     ``cam_layer`` names the module whose output CAM methods use by default; ``fc_layer`` the final
     linear layer (CAM needs it); ``reshape`` turns token activations ``[B, N, C]`` into a grid
-    ``[B, C, h, w]`` (ViT). ``lock`` serialises explainers that temporarily hook the module.
+    ``[B, C, h, w]`` (ViT). ``tokens`` describes a ViT-style model's blocks and attention modules (the attention
+    explainers need it; :func:`.layout.analyse` finds it). ``lock`` serialises explainers that temporarily hook the
+    module. ``interpolation`` ("bilinear" or "bicubic") is how images are resized to ``input_size``.
     """
 
     id: str
@@ -39,6 +42,8 @@ class ModelSpec:
     fc_layer: str | None = None
     reshape: Callable[[torch.Tensor], torch.Tensor] | None = None
     provenance: str = ""
+    tokens: TokenLayout | None = None
+    interpolation: str = "bilinear"
     device: torch.device = field(default_factory=default_device)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _fingerprint: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -82,7 +87,8 @@ class ModelSpec:
     def resized(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 (H, W, 3) of any size -> RGB uint8 at the model's input size: what the model sees."""
         h, w = self.input_size
-        return np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0))
+        how = Image.Resampling.BICUBIC if self.interpolation == "bicubic" else Image.Resampling.BILINEAR
+        return np.array(Image.fromarray(image).resize((w, h), how, reducing_gap=3.0))
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """RGB uint8 (H, W, 3) of any size -> normalised ``[1, 3, h, w]`` at the model's input size.

@@ -21,7 +21,7 @@ from .bundled import build_lite0
 from .spec import ModelSpec
 
 MAX_CHECKPOINT_BYTES = LIMITS.checkpoint_bytes
-__all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "load_checkpoint", "read_state_dict"]
+__all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "check_state", "load_checkpoint", "read_state_dict"]
 
 
 def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, str | None, object]]:
@@ -34,7 +34,7 @@ def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, 
 ARCHITECTURES = tuple(_architectures())
 
 
-def _check(state: dict[str, torch.Tensor], module: nn.Module, arch: str, num_classes: int,
+def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, num_classes: int,
            fc_layer: str | None) -> None:
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
@@ -83,7 +83,7 @@ def load_checkpoint(data: bytes, filename: str, arch: str, num_classes: int,
                            "convnext_tiny": "classifier.2", "vit_b_16": "heads.head"}.get(arch)
     state = read_state_dict(data, filename)
     module = builder(num_classes)
-    _check(state, module, arch, num_classes, fc_name)
+    check_state(state, module, arch, num_classes, fc_name)
     module.load_state_dict(state)
     if labels is not None and len(labels) != num_classes:
         raise ModelLoadError(f"{len(labels)} labels were given for {num_classes} classes.")

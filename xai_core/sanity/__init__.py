@@ -1,18 +1,23 @@
-"""Sanity checks for explanations (Adebayo et al. 2018): model randomisation, cascading or one stage at a
-time, with Spearman (absolute and signed), SSIM and HOG similarity to the trained model's map;
-and the input-manipulation attack on explanations with the softplus defence.
+"""Sanity checks for explanations: model randomisation (Adebayo et al. 2018), cascading or one stage at a time,
+over several seeds, with Spearman (absolute and signed), SSIM and HOG similarity to the trained model's map at
+the map's own resolution; the random-logit check (Sixt et al. 2020); and the input-manipulation attack on
+explanations with the softplus defence.
 
     from xai_core import sanity
-    r = sanity.model_randomisation(model, image, [("gradient", {}), ("guided_backprop", {})])
-    r.similarity["Guided Backprop"]["Spearman |·|"]; r.verdict("Gradient (saliency)")
+    r = sanity.model_randomisation(model, image, [("gradient", {}), ("guided_backprop", {})], seeds=3)
+    r.spread("Guided Backprop")[0].text(); r.verdict("Gradient (saliency)")
+    q = sanity.random_logit(model, image, [("gradient", {})], seeds=3); q.verdict("Gradient (saliency)")
     a = sanity.manipulate(model, image, target_map)    # Dombrowski et al. 2019; a.success, a.defended_success
 """
 
 from .attack import AttackResult, manipulate, smoothed
-from .check import DEPENDS, INSENSITIVE, SanityReport, model_randomisation
+from .check import MAX_SEEDS, SanityReport, copy_seed, model_randomisation
+from .logit_check import RANDOM_LOGIT_REFERENCE, RandomLogitReport, random_class, random_logit
 from .randomise import forward_order, randomised, stages, weighted_layers
-from .similarity import SIMILARITIES, hog_similarity, is_constant, spearman_abs, spearman_signed, ssim
+from .similarity import MEASURE, RESOLUTION, SIMILARITIES, hog_similarity, is_constant, spearman_abs, spearman_signed, ssim
+from .verdict import DEPENDS, INSENSITIVE, Spread
 
-__all__ = ["DEPENDS", "INSENSITIVE", "SIMILARITIES", "AttackResult", "SanityReport", "forward_order",
-           "hog_similarity", "is_constant", "manipulate", "model_randomisation", "randomised", "smoothed",
+__all__ = ["DEPENDS", "INSENSITIVE", "MAX_SEEDS", "MEASURE", "RANDOM_LOGIT_REFERENCE", "RESOLUTION", "SIMILARITIES",
+           "AttackResult", "RandomLogitReport", "SanityReport", "Spread", "copy_seed", "forward_order", "hog_similarity",
+           "is_constant", "manipulate", "model_randomisation", "random_class", "random_logit", "randomised", "smoothed",
            "spearman_abs", "spearman_signed", "ssim", "stages", "weighted_layers"]

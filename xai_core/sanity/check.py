@@ -1,11 +1,15 @@
 """Model-randomisation sanity check (Adebayo et al. 2018, 'Sanity Checks for Saliency Maps', NeurIPS,
-arXiv:1810.03292): does an explanation change when the weights it claims to explain are destroyed?"""
+arXiv:1810.03292): does an explanation change when the weights it claims to explain are destroyed?
+
+Every stage is randomised with several seeds: each similarity is a distribution (median, range, upper quartile),
+and the verdict rests on the distribution, not on one draw (see :mod:`.verdict`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from ..errors import Cancelled, ExplainerError
@@ -16,15 +20,20 @@ from ..request import ExplainRequest
 from ..types import Progress
 from ..workbench import Workbench, as_workbench
 from .randomise import randomised, stages, weighted_layers
-from .similarity import SIMILARITIES, is_constant
+from .similarity import MEASURE, SIMILARITIES, is_constant
+from .verdict import DEPENDS, INSENSITIVE, Spread, agreement, level
 
-DEPENDS = 0.5  # Spearman |·| below this after randomisation: the map follows the weights
-INSENSITIVE = 0.8  # Spearman |·| at or above this with the logits randomised: the map ignores the class layer
+MAX_SEEDS = 16
+
+__all__ = ["DEPENDS", "INSENSITIVE", "MAX_SEEDS", "SanityReport", "check_seeds", "copy_seed", "model_randomisation"]
 
 
 @dataclass
 class SanityReport:
-    """Maps per explainer at every stage (index 0: the trained model) and their similarity to the original."""
+    """Maps per explainer at every stage (index 0: the trained model; randomised maps from the first seed), at
+    the model's input resolution as the explainer computed them (no resize to the image), and their similarity
+    to the original over every seed: ``spreads[map][measure][stage - 1]``. ``similarity`` holds the medians (one
+    per randomised stage) and ``probability`` the median p(class) per stage."""
 
     mode: str
     target: int
@@ -35,29 +44,58 @@ class SanityReport:
     constant: dict[str, list[bool]]
     probability: list[float]
     layers: list[list[str]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    spreads: dict[str, dict[str, list[Spread]]] = field(default_factory=dict)
+
+    def spread(self, name: str, measure: str = MEASURE) -> list[Spread]:
+        return self.spreads[name][measure]
+
+    def kind(self, name: str) -> str:
+        """``insensitive`` (the logits' randomisation leaves the map: upper quartile ≥ 0.8), ``depends`` (the upper
+        quartile falls below 0.5 at some stage) or ``between``."""
+        s = self.spread(name)
+        if level(s[0]) == "insensitive":
+            return "insensitive"
+        return "depends" if any(level(x) == "depends" for x in s) else "between"
 
     def verdict(self, name: str) -> str:
-        """Plain words from Spearman |·|: a map that survives the logits' randomisation does not explain the
-        class decision; one that falls below 0.5 somewhere depends on the weights."""
-        rho = self.similarity[name]["Spearman |·|"]
-        if rho[0] >= INSENSITIVE:
-            return f"barely changes when the logits are randomised (ρ = {rho[0]:.2f}): it cannot explain the decision"
-        if min(rho) < DEPENDS:
-            return f"depends on the weights (ρ falls to {min(rho):.2f})"
-        return f"changes little (lowest ρ = {min(rho):.2f})"
+        """Plain words from Spearman |·| over the seeds (median [range]; the upper quartile decides)."""
+        s, kind = self.spread(name), self.kind(name)
+        if kind == "insensitive":
+            return (f"barely changes when the logits are randomised (ρ {s[0].text()}; {agreement(s[0], kind)}): "
+                    "it cannot explain the decision")
+        if kind == "depends":
+            k = next(i for i, x in enumerate(s) if level(x) == "depends")
+            return f"depends on the weights (ρ {s[k].text()} at “{self.stages[k + 1]}”; {agreement(s[k], kind)})"
+        k = int(np.argmin([x.upper_quartile for x in s]))
+        return f"changes little (lowest ρ {s[k].text()} at “{self.stages[k + 1]}”; {agreement(s[k], kind)})"
+
+
+def check_seeds(seeds: int) -> int:
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or not 1 <= int(seeds) <= MAX_SEEDS:
+        raise ExplainerError(f"Use between 1 and {MAX_SEEDS} seeds; got {seeds!r}.")
+    return int(seeds)
+
+
+def copy_seed(seed: int, stage: int) -> int:
+    """The seed of the randomised copy for base ``seed`` at ``stage``: distinct for every pair, any size."""
+    return int(np.random.SeedSequence([int(seed), int(stage)]).generate_state(1)[0])
 
 
 def model_randomisation(model: ModelSpec | Workbench, image: np.ndarray, methods: list[tuple[str, dict[str, Any]]], *,
                         mode: Literal["cascading", "independent"] = "cascading", n_stages: int = 5,
-                        target: int | None = None, seed: int = 0, edges: bool = True,
+                        target: int | None = None, seed: int = 0, seeds: int = 3, edges: bool = True,
                         progress: Progress | None = None) -> SanityReport:
     """Explain ``image`` with each method on the trained model, then on copies randomised from the logits down
-    (``cascading``: every stage adds the next group of layers) or one group at a time (``independent``).
+    (``cascading``: every stage adds the next group of layers) or one group at a time (``independent``), once per
+    seed ``seed, seed + 1, … seed + seeds − 1``.
 
-    The trained model is only touched inside the Workbench's session (explaining it, copying it); each randomised
-    copy gets its own Workbench with the same run options."""
+    Maps stay at the model's input resolution (the explainer's own) and are compared there, |·| first (see
+    :mod:`.similarity`). The trained model is only touched inside the Workbench's session (explaining it,
+    copying it); each randomised copy gets its own Workbench with the same run options."""
     if mode not in ("cascading", "independent"):
         raise ExplainerError(f"Unknown randomisation {mode!r}: choose cascading or independent.")
+    seed_list = [int(seed) + i for i in range(check_seeds(seeds))]
     wb = as_workbench(model)
     model = wb.model
     requests = [ExplainRequest.make(m, None, p, seed) for m, p in methods]
@@ -67,39 +105,59 @@ def model_randomisation(model: ModelSpec | Workbench, image: np.ndarray, methods
         raise ExplainerError("This model has no layers with weights to randomise.")
     p0 = wb.probabilities(image)
     tgt = int(p0.argmax()) if target is None else int(target)
-    titles = {m: get_explainer(m).title for m, _ in methods}
-    maps: dict[str, list[np.ndarray]] = {titles[m]: [] for m, _ in methods}
-    probs = []
-    edge = edge_map(image)
+    names = [get_explainer(m).title for m, _ in methods]
+    maps: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    values: dict[str, dict[str, list[list[float]]]] = {n: {s: [] for s in SIMILARITIES} for n in names}
+    probs: list[float] = []
     labels = ["trained"]
-    total = (len(groups) + 1) * max(1, len(methods))
+    total = (len(groups) * len(seed_list) + 1) * max(1, len(methods))
     done = 0
-    for k in range(len(groups) + 1):
-        if k == 0:
-            bench = wb
-        else:
-            chosen = [n for g in groups[:k] for n in g] if mode == "cascading" else groups[k - 1]
-            bench = wb.with_model(randomised(wb, chosen, x, seed=seed + k))
-            labels.append(_label(groups[k - 1], k, mode))
-        probs.append(float(bench.probabilities(image)[tgt]))
-        for (m, _), req in zip(methods, requests, strict=True):
+
+    def explain(bench: Workbench, label: str) -> list[np.ndarray]:
+        nonlocal done
+        out = []
+        for name, req in zip(names, requests, strict=True):
             if progress is not None:
-                progress(done / total, f"{labels[-1]}: {titles[m]}")
+                progress(done / total, f"{label}: {name}")
             try:
-                maps[titles[m]].append(bench.explain(image, req.with_target(tgt)).map)
+                out.append(bench.explain_tensor(x, [tgt], req).maps[0].numpy())
             except Cancelled:
                 raise
             except ExplainerError:  # e.g. a randomised model gives NaN scores: an all-zero map, reported constant
-                maps[titles[m]].append(np.zeros(image.shape[:2], np.float32))
+                out.append(np.zeros(x.shape[-2:], np.float32))
             done += 1
+        return out
+
+    probs.append(float(p0[tgt]))
+    for name, m in zip(names, explain(wb, "trained"), strict=True):
+        maps[name].append(m)
+    for k in range(1, len(groups) + 1):
+        chosen = [n for g in groups[:k] for n in g] if mode == "cascading" else groups[k - 1]
+        labels.append(_label(groups[k - 1], k, mode))
+        stage_p = []
+        for s in seed_list:
+            bench = wb.with_model(randomised(wb, chosen, x, seed=copy_seed(s, k)))
+            stage_p.append(float(bench.probabilities(image)[tgt]))
+            for name, m in zip(names, explain(bench, f"{labels[-1]}, seed {s}"), strict=True):
+                if s == seed_list[0]:
+                    maps[name].append(m)
+                for sim, fn in SIMILARITIES.items():
+                    if s == seed_list[0]:
+                        values[name][sim].append([])
+                    values[name][sim][-1].append(float(np.nan_to_num(fn(maps[name][0], m), nan=0.0)))
+        probs.append(float(np.median(stage_p)))
     if edges:
+        h, w = x.shape[-2:]
+        edge = cv2.resize(edge_map(image), (w, h), interpolation=cv2.INTER_AREA)
         maps[EDGES] = [edge] * (len(groups) + 1)
-    sims = {name: {s: [float(np.nan_to_num(fn(ms[0], mk), nan=0.0)) for mk in ms[1:]] for s, fn in SIMILARITIES.items()}
-            for name, ms in maps.items()}
+        values[EDGES] = {sim: [[float(fn(edge, edge))] * len(seed_list) for _ in groups] for sim, fn in SIMILARITIES.items()}
+    spreads = {n: {sim: [Spread.of(v) for v in per_stage] for sim, per_stage in by_sim.items()}
+               for n, by_sim in values.items()}
+    sims = {n: {sim: [sp.median for sp in per_stage] for sim, per_stage in by_sim.items()} for n, by_sim in spreads.items()}
     constant = {name: [is_constant(mk) for mk in ms] for name, ms in maps.items()}
     if progress is not None:
         progress(1.0, "done")
-    return SanityReport(mode, tgt, model.label(tgt), labels, maps, sims, constant, probs, groups)
+    return SanityReport(mode, tgt, model.label(tgt), labels, maps, sims, constant, probs, groups, seed_list, spreads)
 
 
 def _label(group: list[str], k: int, mode: str) -> str:

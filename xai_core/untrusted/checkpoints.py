@@ -130,7 +130,7 @@ def _load_safetensors(data: bytes, limits: Limits) -> object:
         raise ModelLoadError(f"This is not a valid .safetensors file ({type(e).__name__}).") from None
 
 
-def _flatten(obj: object) -> dict[str, torch.Tensor]:
+def _flatten(obj: object, strip_prefix: bool = True) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model", "net"):
             inner = obj.get(key)
@@ -141,7 +141,7 @@ def _flatten(obj: object) -> dict[str, torch.Tensor]:
         raise ModelLoadError("The checkpoint does not contain a state dict (a mapping of layer names to tensors). "
                              "Save it with `torch.save(model.state_dict(), path)`.")
     state = {str(k): v for k, v in obj.items()}
-    for prefix in ("module.", "model."):
+    for prefix in ("module.", "model.") if strip_prefix else ():
         if all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
@@ -164,15 +164,18 @@ def _odd(v: torch.Tensor) -> str | None:
     return None
 
 
-def read_state_dict(data: bytes, filename: str, *, limits: Limits = LIMITS) -> dict[str, torch.Tensor]:
-    """Bytes of a checkpoint file -> a flat ``{name: tensor}`` state dict of dense CPU tensors, safely."""
+def read_state_dict(data: bytes, filename: str, *, limits: Limits = LIMITS, strip_prefix: bool = True) -> dict[str, torch.Tensor]:
+    """Bytes of a checkpoint file -> a flat ``{name: tensor}`` state dict of dense CPU tensors, safely.
+
+    ``strip_prefix`` drops a ``module.``/``model.`` prefix shared by every name (DataParallel and Lightning saves);
+    Hugging Face folders keep their names as written."""
     if not data:
         raise ModelLoadError("The checkpoint file is empty. Choose the file again.")
     if len(data) > limits.checkpoint_bytes:
         raise ModelLoadError(f"The checkpoint is over {limits.checkpoint_bytes // MB:,} MB; the architectures offered "
                              "here are far smaller.")
     safetensors = filename.lower().endswith(".safetensors")
-    state = _flatten(_load_safetensors(data, limits) if safetensors else _load_torch(data, limits))
+    state = _flatten(_load_safetensors(data, limits) if safetensors else _load_torch(data, limits), strip_prefix)
     if len(state) > limits.checkpoint_tensors:
         raise ModelLoadError(f"The checkpoint has {len(state):,} tensors; up to {limits.checkpoint_tensors:,} are read.")
     total = 0

@@ -18,6 +18,11 @@ Why these numbers (the app is often a shared server: one visitor's upload must n
 - Checkpoints: 1 GB (VGG-16, the largest architecture offered, is 528 MB in float32); at most 65,536 zip records
   and 100,000 tensors (ViT-B has ~200), a 16 MB pickle (ViT-B's is ~30 KB) and 1 GB of tensor data counting every
   view (a broadcast view cannot make a small file look like terabytes); a safetensors header of at most 16 MB.
+- Model files (:mod:`.modelfiles`): an ONNX file of at most 1 GB (as a checkpoint; protobuf cannot parse more than
+  2 GB anyway) with at most 20,000 graph nodes counting subgraphs (ResNet-50 has ~120, ViT-B ~1,500 before
+  fusion, large exports of detection models ~10,000): the converter builds one module per node. A Hugging Face
+  folder zip of at most 1 GB (a checkpoint with its configs), each JSON config at most 1 MB (ViT's is ~1 KB; an
+  ImageNet-21k id2label ~700 KB); its members are inflated through the bounded zip reader.
 - ``frame_count_bytes`` 16 MB: frames of animated GIF/TIFF files are counted (for the note) only up to this size,
   because counting walks the whole file; larger ones are just called animated.
 """
@@ -55,6 +60,10 @@ class Limits:
     checkpoint_tensors: int = 100_000
     checkpoint_tensor_bytes: int = 1024 * MB
     safetensors_header_bytes: int = 16 * MB
+    onnx_bytes: int = 1024 * MB
+    onnx_nodes: int = 20_000
+    model_zip_bytes: int = 1024 * MB
+    model_config_bytes: int = 1 * MB
 
 
 LIMITS = Limits()
@@ -82,6 +91,10 @@ _WHAT = {
     "checkpoint_tensors": "tensors per checkpoint",
     "checkpoint_tensor_bytes": "bytes of tensor data per checkpoint, every view counted",
     "safetensors_header_bytes": "bytes of a safetensors header",
+    "onnx_bytes": "bytes per ONNX model file",
+    "onnx_nodes": "nodes per ONNX graph, subgraphs included",
+    "model_zip_bytes": "bytes per Hugging Face model folder zip (inflated, all members)",
+    "model_config_bytes": "bytes per JSON config in a model folder",
 }
 
 

@@ -1,0 +1,142 @@
+"""The lessons' computations (xai_core.lessons) on tiny models: each checked against the registered explainer it
+takes apart, or against a value worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import xai_core as xc
+from xai_core.lessons import LESSONS, cams, cards, edits, gradients, lesson, perturbation, pitfalls, quiz
+
+EPS = float(np.finfo(np.float32).eps)
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+
+
+def test_catalogue_ids_are_unique_and_found():
+    assert len({item.id for item in LESSONS}) == len(LESSONS) == 5
+    assert lesson("ig_path").title.startswith("2") and lesson("not-a-lesson") is None
+
+
+def test_relu_toy_breaks_sensitivity_for_gradients_not_for_ig():
+    toy = gradients.relu_toy(2.0)
+    assert toy["f(x)"] - toy["f(0)"] == 1.0
+    assert toy["gradient"] == 0.0 and toy["gradient × input"] == 0.0
+    assert toy["integrated gradients"] == pytest.approx(1.0, abs=1e-6)  # half the midpoints lie below x = 1
+
+
+@pytest.mark.parametrize("baseline", gradients.BASELINES)
+def test_ig_path_is_complete_with_enough_steps(tiny, image, baseline):
+    r = gradients.ig_path(xc.Workbench(tiny), image, 3, baseline=baseline, steps=256)
+    assert r.alphas.shape == r.scores.shape == r.integrand.shape == (256,)
+    assert r.pictures.shape[0] == 5 and r.pictures.dtype == np.uint8
+    assert r.attribution.sum() == pytest.approx(r.total, rel=1e-4, abs=1e-5)
+    assert r.gap < 0.02, (r.total, r.difference)
+
+
+def test_ig_path_refuses_silly_step_counts(tiny, image):
+    with pytest.raises(xc.ExplainerError, match="steps"):
+        gradients.ig_path(xc.Workbench(tiny), image, 0, steps=1)
+
+
+def test_shattered_unshifted_map_is_the_gradient_explainer(tiny, image):
+    wb = xc.Workbench(tiny)
+    r = gradients.shattered(wb, image, 2, shifts=(0, 2), samples=4)
+    x = tiny.preprocess(image)
+    ref = wb.explain_tensor(x, [2], xc.ExplainRequest.make("gradient", 2)).maps[0].numpy()
+    np.testing.assert_allclose(r.plain[0], ref[:, : ref.shape[1] - 2], rtol=0, atol=1e-6 * float(np.abs(ref).max()))
+    assert r.plain.shape == r.smooth.shape == (2, *ref.shape[:1], ref.shape[1] - 2)
+    assert -1 <= r.plain_stability <= 1 and -1 <= r.smooth_stability <= 1
+
+
+def test_cam_parts_add_up_to_gradcam(tiny, image):
+    wb = xc.Workbench(tiny)
+    r = cams.cam_parts(wb, image, 1, top=3)
+    ref = wb.explain_tensor(tiny.preprocess(image), [1], xc.ExplainRequest.make("gradcam", 1)).maps[0].numpy()
+    np.testing.assert_allclose(r.gradcam, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()) + EPS)
+    assert len(r.channels) == 3 and r.features.shape[0] == 3 and 0 <= r.negative_share <= 1
+    assert np.all(np.abs(r.contributions[:-1]) >= np.abs(r.contributions[1:]))  # the largest first
+
+
+def test_rise_running_average_ends_at_the_rise_map(tiny, image):
+    wb = xc.Workbench(tiny)
+    r = perturbation.rise_steps(wb, image, 4, masks=100, cells=5, seed=3, checkpoints=(10, 50))
+    assert r.checkpoints == [10, 50, 100] and r.running.shape[0] == 3 and r.probabilities.shape == (100,)
+    req = xc.ExplainRequest.make("rise", 4, {"masks": 100, "cells": 5}, seed=3)
+    ref = wb.explain_tensor(tiny.preprocess(image), [4], req).maps[0].numpy()
+    np.testing.assert_allclose(r.running[-1], ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
+
+
+def test_lime_seeds_agree_with_themselves(tiny, image):
+    r = perturbation.lime_seeds(xc.Workbench(tiny), image, 0, seeds=(0, 1), samples=50, n_segments=10)
+    np.testing.assert_allclose(np.diag(r.agreement), 1.0, atol=1e-9)
+    assert r.agreement[0, 1] == pytest.approx(r.agreement[1, 0]) and -1 <= r.mean_agreement <= 1
+    assert r.explanations[0].value("segments") is not None
+
+
+def test_shared_scale_keeps_the_ratio_of_peaks():
+    a, b = np.array([[0.0, 2.0]]), np.array([[0.5, -1.0]])
+    sa, sb = pitfalls.shared_scale([a, b])
+    assert sa.max() == 1.0 and sb.max() == 0.5
+
+
+def test_magnitudes_and_randomised_maps(tiny, image):
+    wb = xc.Workbench(tiny)
+    mg = pitfalls.magnitudes(wb, image, [0, 1])
+    assert max(mg.relative()) == 1.0 and len(mg.peaks) == 2
+    before = [p.clone() for p in tiny.module.parameters()]
+    rm = pitfalls.randomised_maps(wb, image, 0, method="gradient", seed=7)  # seed 0 would redraw tiny's own init
+    assert all(torch.equal(p, q) for p, q in zip(before, tiny.module.parameters(), strict=True))  # a copy was randomised
+    assert not np.allclose(rm.trained.map, rm.random.map)
+    assert all(-1 <= v <= 1 for v in (rm.trained_vs_edges, rm.random_vs_edges, rm.trained_vs_random))
+
+
+def test_deletion_scatter_scores_every_map(tiny, image):
+    found = pitfalls.deletion_scatter(xc.Workbench(tiny), image, {"mine": np.ones(image.shape[:2], np.float32)}, 0, steps=4)
+    assert set(found) == {"mine", pitfalls.SCATTERED, pitfalls.BLOCKS}
+    assert all(0 <= auc <= 1 and len(xs) == len(ys) for xs, ys, auc in found.values())
+
+
+def test_box_iou_by_hand():
+    m = np.zeros((10, 10), np.float32)
+    m[0:2, 0:5] = 1.0  # 10 % of the pixels are the evidence (fraction 0.15 keeps only the positive ones)
+    assert quiz.box_iou((0, 0, 5, 2), m, False) == 1.0
+    assert quiz.box_iou((0, 0, 10, 2), m, False) == 0.5
+    assert quiz.box_iou((5, 5, 10, 10), m, False) == 0.0
+    assert quiz.box_iou((0, 0, 5, 2), -m, True) == 0.0  # signed: negative evidence is not where it looks
+
+
+def test_quiz_scores_per_explainer():
+    answers = [quiz.Answer("a", "box", 0.5), quiz.Answer("a", "box", 0.25), quiz.class_answer("a", 3, 3),
+               quiz.class_answer("b", 1, 2)]
+    s = quiz.scores(answers)
+    assert s["a"] == {"questions": 3.0, "mean IoU": 0.375, "class accuracy": 1.0}
+    assert s["b"]["class accuracy"] == 0.0 and np.isnan(s["b"]["mean IoU"])
+
+
+def test_edits_change_only_what_they_say(image):
+    occ = edits.edit(image, "occlude", (0.5, 0.5, 1.0, 1.0))
+    assert (occ[20:, 24:] == 127).all() and (occ[:20] == image[:20]).all()
+    blurred = edits.edit(image, "blur", (0.0, 0.0, 0.5, 0.5))
+    assert (blurred[20:] == image[20:]).all() and not (blurred[:20, :24] == image[:20, :24]).all()
+    marked = edits.edit(np.full((64, 64, 3), 200, np.uint8), "watermark")
+    assert marked.shape == (64, 64, 3) and (marked != 200).any()
+    assert edits.edit(image, "none") is image
+    with pytest.raises(xc.ImageError, match="empty"):
+        edits.edit(image, "occlude", (0.5, 0.5, 0.5, 0.9))
+
+
+def test_cards_and_taxonomy_from_the_registry():
+    specs = xc.list_explainers()
+    rows = cards.taxonomy_rows(specs)
+    assert [r["Method"] for r in rows] == [s.title for s in specs]
+    assert {r["Access"] for r in rows} == {"white-box", "black-box"}
+    for s in specs:
+        c = cards.card(s)
+        assert c.idea == s.summary and c.reference == s.reference
+    assert all(cards.card(i).formula for i in ("gradient", "integrated_gradients", "gradcam", "rise", "lime", "smoothgrad"))

@@ -1,0 +1,58 @@
+"""The HTML report is one self-contained file (nothing fetched, text escaped) and the .npz keeps the raw maps."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from types import SimpleNamespace
+
+import numpy as np
+
+import xai_core as xc
+from xai_core import report
+
+FAKE_JS = "window.Plotly={newPlot:function(){}};"
+
+
+def _data(tiny) -> report.ReportData:
+    image = (np.random.default_rng(1).random((32, 40, 3)) * 255).astype(np.uint8)
+    es = [xc.Workbench(tiny).explain(image, xc.ExplainRequest.make(m, 2, seed=5)) for m in ("gradcam", "gradient")]
+    return report.explanation_report(tiny, image, "<b>cat</b>.png", es, settings={"class": "two"})
+
+
+def test_report_embeds_every_picture_and_loads_nothing(tiny):
+    data = _data(tiny)
+    data.charts = [report.Chart("Deletion", "fraction", "p", [report.Series("evil </script><script>alert(1)", [0, 1], [1, 0])])]
+    html = report.build_html(data, FAKE_JS)
+    assert html.count('src="data:image/png;base64,') == len(data.pictures) == 3
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # no external resource
+    assert FAKE_JS in html and 'Plotly.newPlot("chart0"' in html
+    assert "<script>alert(1)" not in html and "&lt;b&gt;cat&lt;/b&gt;.png" in html
+    for needle in ("Settings", "Seeds", "Model", "Versions", "torch", tiny.fingerprint(), "Gradient (saliency)", data.created):
+        assert needle in html
+    assert '"seed": 5' not in html and ">5<" in html  # each explainer's seed is listed
+
+
+def test_report_without_charts_does_not_inline_plotly(tiny):
+    assert FAKE_JS not in report.build_html(_data(tiny), FAKE_JS)
+
+
+def test_curve_charts_group_by_metric():
+    c = SimpleNamespace(xs=np.array([0, 0.5, 1]), probs=np.array([0.9, 0.4, 0.1]), value=0.45, x_label="fraction")
+    charts = report.curve_charts({("A", "deletion"): c, ("B", "deletion"): c, ("A", "insertion"): c})
+    assert [ch.title for ch in charts] == ["deletion", "insertion"]
+    assert [s.name for s in charts[0].series] == ["A (0.45)", "B (0.45)"] and charts[0].series[0].y == [0.9, 0.4, 0.1]
+
+
+def test_npz_round_trip_keeps_float32_maps_and_meta():
+    maps = {"Grad-CAM": np.arange(6, dtype=np.float64).reshape(2, 3), "meta": np.ones((2, 3)), "??": np.zeros((1, 1))}
+    z = np.load(io.BytesIO(report.maps_npz(maps, {"seed": 3})))
+    assert sorted(z.files) == ["Grad_CAM", "map_2", "meta", "meta_1"]
+    assert z["Grad_CAM"].dtype == np.float32 and np.array_equal(z["Grad_CAM"], maps["Grad-CAM"])
+    assert json.loads(str(z["meta"])) == {"seed": 3}
+
+
+def test_versions_name_the_libraries():
+    v = report.versions()
+    assert {"python", "torch", "numpy"} <= set(v)

@@ -1,0 +1,28 @@
+"""``python -m xai_core.batch`` (console script ``xai-batch``): see ``--help`` and the README's "Batch runs"."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import XaiError
+from .config import parse_args
+from .runner import run, summary_text
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, ns = parse_args(argv)
+        summary = run(config, show_bar=not ns.no_progress)
+    except XaiError as e:
+        print(f"xai-batch: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xai-batch: interrupted; run the same command again to resume (finished images are skipped).",
+              file=sys.stderr)
+        return 130
+    print(summary_text(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Your own model, whatever it is: :func:`load_own_model` reads a state dict (torchvision or timm architecture), a
+zipped Hugging Face folder, an ONNX file or, when the operator allows it, a TorchScript file, through the upload
+boundary, and returns a ready :class:`ModelSpec` whose CAM layer, classifier and token layout were found by
+:func:`.layout.analyse`.
+
+TorchScript is off unless the environment variable ``XAI_ALLOW_TORCHSCRIPT=1`` is set on the server: a TorchScript
+file carries its own program, which ``torch.jit.load`` compiles and runs; it cannot be checked the way tensors can.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError
+from ..untrusted import zipscan
+from ..untrusted.checkpoints import read_state_dict
+from ..untrusted.limits import LIMITS
+from ..untrusted.modelfiles import read_model_folder
+from . import hf, onnx_models, timm_models
+from .labels import parse_labels
+from .layout import analyse
+from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from .upload import ARCHITECTURES, check_state, load_checkpoint
+
+TORCHSCRIPT_ENV = "XAI_ALLOW_TORCHSCRIPT"
+
+
+@dataclass(frozen=True)
+class Format:
+    """One kind of model file the sidebar offers."""
+
+    id: str
+    title: str
+    extensions: tuple[str, ...]
+    packages: tuple[str, ...]
+    export: str
+
+
+FORMATS = (
+    Format("state_dict", "State dict (torchvision or timm architecture)", ("pth", "pt", "bin", "safetensors"), (),
+           "torch.save(model.state_dict(), 'weights.pth')  # or safetensors.torch.save_file(model.state_dict(), ...)"),
+    Format("huggingface", "Hugging Face folder (zip)", ("zip",), ("transformers",),
+           "model.save_pretrained('my_model'); processor.save_pretrained('my_model')  # then zip the folder"),
+    Format("onnx", "ONNX", ("onnx",), ("onnx", "onnx2torch"),
+           "torch.onnx.export(model, torch.randn(1, 3, 224, 224), 'model.onnx', dynamo=False)"),
+    Format("torchscript", "TorchScript (operator opt-in)", ("pt", "pth"), (),
+           "torch.jit.save(torch.jit.script(model), 'model.pt')"),
+)
+
+
+def torchscript_allowed() -> bool:
+    return os.environ.get(TORCHSCRIPT_ENV, "") == "1"
+
+
+def missing_packages(fmt: str) -> list[str]:
+    """The optional packages format ``fmt`` needs that are not installed (``timm`` for timm architectures)."""
+    wanted = {f.id: f.packages for f in FORMATS}.get(fmt, (fmt,) if fmt == "timm" else ())
+    return [p for p in wanted if importlib.util.find_spec(p) is None]
+
+
+def architectures() -> list[str]:
+    """State-dict architectures: torchvision's (and the bundled EfficientNet-Lite0); timm ones are ``timm/<name>``."""
+    return list(ARCHITECTURES)
+
+
+def _labels(labels: list[str] | bytes | None, n: int, fallback: list[str] | None = None) -> list[str]:
+    """The class names: given as a list, or as the bytes of a labels file parsed for ``n`` classes (its count is
+    known only once the model is built)."""
+    if isinstance(labels, (bytes, bytearray)):
+        labels = parse_labels(bytes(labels), n)
+    if labels is not None and len(labels) != n:
+        raise ModelLoadError(f"{len(labels)} labels were given for a model with {n} classes.")
+    return list(labels or fallback or [f"class {i}" for i in range(n)])
+
+
+def wrap(module: nn.Module, *, id: str, title: str, labels: list[str], provenance: str = "in-memory module",
+         device: Any = None, **kw: Any) -> ModelSpec:
+    """A ModelSpec for any classifier module with its CAM layer, head and token layout found by :func:`analyse`."""
+    lay = analyse(module.eval(), kw.get("input_size", (224, 224)), len(labels))
+    notes = " ".join(lay.notes)
+    dev = {"device": torch.device(device)} if device is not None else {}
+    return ModelSpec(id=id, title=title, module=module, labels=labels, cam_layer=lay.cam_layer, fc_layer=lay.fc_layer,
+                     reshape=lay.reshape, tokens=lay.tokens, provenance=f"{provenance}. {notes}".strip(), **kw, **dev)
+
+
+def _timm(data: bytes, filename: str, name: str, num_classes: int | None, labels: list[str] | None,
+          device: Any) -> ModelSpec:
+    cfg = timm_models.default_cfg(name)
+    state = read_state_dict(data, filename)
+    n = num_classes or (len(labels) if isinstance(labels, list) else None) or timm_models.classes_in(state, cfg) or 1000
+    module = timm_models.build(name, n)
+    check_state(state, module, f"timm/{name}", n, cfg.get("classifier"))
+    module.load_state_dict(state)
+    return wrap(module, id=f"upload:timm/{name}:{filename}", title=f"{filename} (timm {name}, {n} classes)",
+                 labels=_labels(labels, n), provenance=f"uploaded state dict {filename} on timm {name}; preprocessing "
+                 "from timm's pretrained_cfg", device=device, **timm_models.preprocessing(module.pretrained_cfg))
+
+
+def _huggingface(data: bytes, filename: str, labels: list[str] | None, device: Any) -> ModelSpec:
+    folder = read_model_folder(data)
+    module, names = hf.build(folder)
+    kw, note = hf.preprocessing(folder, module)
+    n = module.model.config.num_labels
+    kind = module.model.config.model_type
+    return wrap(module, id=f"upload:hf:{filename}", title=f"{filename} (Hugging Face {kind}, {n} classes)",
+                 labels=_labels(labels, n, names), provenance=f"uploaded Hugging Face folder {filename}; {note}",
+                 device=device, **kw)
+
+
+def _onnx(data: bytes, filename: str, labels: list[str] | None, device: Any, opts: dict[str, Any]) -> ModelSpec:
+    module, fixed = onnx_models.convert(data)
+    size = tuple(opts.get("input_size") or fixed or (224, 224))
+    n = onnx_models.num_outputs(module, size)  # type: ignore[arg-type]
+    mean, std = tuple(opts.get("mean") or IMAGENET_MEAN), tuple(opts.get("std") or IMAGENET_STD)
+    return wrap(module, id=f"upload:onnx:{filename}", title=f"{filename} (ONNX, {n} classes)", labels=_labels(labels, n),
+                 provenance=f"uploaded ONNX graph {filename}, converted to torch by onnx2torch (gradients available); "
+                 f"input {size[1]}×{size[0]}, mean {mean}, std {std}", device=device, input_size=size, mean=mean, std=std)
+
+
+def _is_torchscript(data: bytes) -> bool:
+    try:
+        names = [i.filename for i in zipscan.open_zip(data, LIMITS.checkpoint_records).infolist()]
+    except zipscan.ZipStructureError:
+        return False
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
+
+
+class _Scripted(nn.Module):
+    """A TorchScript module behind a plain module (ModelSpec freezes parameters one by one, which ScriptModules refuse
+    as a whole)."""
+
+    def __init__(self, scripted: nn.Module) -> None:
+        super().__init__()
+        self.scripted = scripted
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scripted(x)
+
+
+def _torchscript(data: bytes, filename: str, labels: list[str] | None, device: Any, opts: dict[str, Any]) -> ModelSpec:
+    try:
+        module = _Scripted(torch.jit.load(io.BytesIO(data), map_location="cpu"))
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(f"This TorchScript file does not load ({type(e).__name__}).") from None
+    size = tuple(opts.get("input_size") or (224, 224))
+    with torch.no_grad():
+        n = int(module(torch.zeros(1, 3, *size)).shape[-1])
+    mean, std = tuple(opts.get("mean") or IMAGENET_MEAN), tuple(opts.get("std") or IMAGENET_STD)
+    return ModelSpec(id=f"upload:torchscript:{filename}", title=f"{filename} (TorchScript, {n} classes)", module=module,
+                     labels=_labels(labels, n), input_size=size, mean=mean, std=std,  # type: ignore[arg-type]
+                     provenance=f"uploaded TorchScript {filename} (enabled by the operator)",
+                     **({"device": torch.device(device)} if device is not None else {}))
+
+
+def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:
+    """The user's model from the bytes of one uploaded file.
+
+    ``filename``'s extension picks the reader: ``.zip`` a Hugging Face folder, ``.onnx`` an ONNX graph, else a state
+    dict for ``options["architecture"]`` (a torchvision name or ``timm/<name>``). Options: ``num_classes``,
+    ``labels`` (a list of names, or the bytes of a labels file, parsed once the class count is known), ``device``;
+    for ONNX and TorchScript ``input_size`` (H, W), ``mean``, ``std`` (defaults: the size fixed in the graph or
+    224×224, ImageNet mean and std).
+    """
+    labels, device = options.get("labels"), options.get("device")
+    name = filename.lower()
+    if name.endswith(".zip"):
+        return _huggingface(data, filename, labels, device)
+    if name.endswith(".onnx"):
+        return _onnx(data, filename, labels, device, options)
+    if data.startswith(b"PK\x03\x04") and _is_torchscript(data):
+        if not torchscript_allowed():
+            raise ModelLoadError("This is a TorchScript file: it carries its own program, which is not run on this "
+                                 f"server (the operator can allow it with {TORCHSCRIPT_ENV}=1). Upload a state dict, "
+                                 "an ONNX export or a Hugging Face folder instead.")
+        return _torchscript(data, filename, labels, device, options)
+    arch = str(options.get("architecture") or "")
+    if arch.startswith(timm_models.PREFIX):
+        return _timm(data, filename, arch[len(timm_models.PREFIX):], options.get("num_classes"), labels, device)
+    if arch not in ARCHITECTURES:
+        raise ModelLoadError(f"Choose the architecture of this state dict: one of {', '.join(ARCHITECTURES)}, or "
+                             "timm/<name> for a timm model.")
+    n = int(options.get("num_classes") or (len(labels) if isinstance(labels, list) else 1000))
+    names = parse_labels(bytes(labels), n) if isinstance(labels, (bytes, bytearray)) else labels
+    spec = load_checkpoint(data, filename, arch, n, names, torch.device(device) if device is not None else None)
+    if spec.tokens is None and spec.reshape is not None:
+        spec.tokens = analyse(spec.module, spec.input_size, spec.num_classes).tokens
+    return spec
