@@ -189,6 +189,7 @@ def test_evaluate_page_runs_curves_for_two_explainers_and_shows_the_table():
     assert len(stability) == 1 and "black" in stability[0] and "noise" in stability[0]
     assert len(at.get("plotly_chart")) == 5  # the box figure + one curve per curve metric (deletion, insertion, AOPC ×2)
     assert any(d.label.startswith("⬇️ Download the table") for d in at.get("download_button"))
+    assert any(d.label.startswith("⬇️ Report (HTML") for d in at.get("download_button"))
     # The box typed in is what the localisation metrics use: a box on the image's top-left corner only.
     for k, v in zip(("x0", "y0", "x1", "y1"), (0, 0, 40, 40), strict=True):
         at.number_input(key=f"eval_box:{at.session_state['xai_choice']['digest']}:{k}").set_value(v)
@@ -239,6 +240,7 @@ def test_sanity_page_runs_a_cascade_over_seeds_and_shows_grid_curves_verdicts_an
     assert len(at.get("plotly_chart")) == 4  # one similarity curve per measure
     assert len(at.get("image")) >= 9 + 6  # 3 rows × 3 stages, 2 rows × (original + 2 random classes)
     assert any(d.label.startswith("⬇️ Download the grid") for d in at.get("download_button"))
+    assert any(d.label.startswith("⬇️ Report (HTML") for d in at.get("download_button"))
     classes = [c.value for c in at.caption if c.value.startswith("Explained:")]
     at.number_input(key="sanity_seed").set_value(5).run()  # the seeds are part of the cache keys: new draws
     _no_traceback(at)

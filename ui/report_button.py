@@ -5,6 +5,7 @@ page: ``charts=report.curve_charts(result.curves)``, ``tables=[("Scores", result
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -12,7 +13,7 @@ import plotly.offline
 import streamlit as st
 
 import xai_core as xc
-from xai_core import report
+from xai_core import render, report
 
 from . import services
 
@@ -23,10 +24,11 @@ def plotly_js() -> str:
     return plotly.offline.get_plotlyjs()
 
 
-def report_download(data: report.ReportData, key: str, file_name: str, memo_key: tuple | None = None) -> None:
-    """A download button for ``data`` as one HTML file (built once per ``memo_key`` when given)."""
+def report_download(data: report.ReportData | Callable[[], report.ReportData], key: str, file_name: str,
+                    memo_key: tuple | None = None) -> None:
+    """A download button for ``data`` (or what ``data()`` returns) as one HTML file, built once per ``memo_key``."""
     def build() -> bytes:
-        return report.build_html(data, plotly_js()).encode("utf-8")
+        return report.build_html(data() if callable(data) else data, plotly_js()).encode("utf-8")
 
     html = services.memo(("report", *memo_key), build) if memo_key else build()
     st.download_button("⬇️ Report (HTML, works offline)", html, file_name=file_name, mime="text/html", key=key,
@@ -52,3 +54,25 @@ def explanation_downloads(ctx, image: np.ndarray, digest: str, results: list[tup
     b.download_button("⬇️ Raw maps (.npz)", npz, file_name=f"xai-maps-{digest[:8]}.npz",
                       mime="application/octet-stream", key="download_npz",
                       help="float32 maps at the image's size, one array per explainer, and their settings in 'meta'.")
+
+
+def evaluation_download(ctx, image: np.ndarray, maps: dict[str, np.ndarray], result, memo_key: tuple) -> None:  # noqa: ANN001
+    """The Evaluate page's report: the image, each map over it, the curves and the ranking table."""
+    def data() -> report.ReportData:
+        pictures = [report.Picture(ctx.image_name, render.to_png(image), "the image evaluated")]
+        pictures += [report.Picture(name, render.to_png(render.overlay(image, m, signed=False))) for name, m in maps.items()]
+        return report.ReportData(f"Evaluation of the explanations of “{result.class_name}”", report.provenance(ctx.model),
+                                 pictures, charts=report.curve_charts(result.curves), tables=[("Scores", result.rows())],
+                                 settings={"image": ctx.image_name, "class": result.class_name, "maps": ", ".join(maps)})
+
+    report_download(data, "eval_report", f"xai-evaluation-{ctx.digest[:8]}.html", ("evaluate", *memo_key))
+
+
+def sanity_download(ctx, grid_png: bytes, result, memo_key: tuple) -> None:  # noqa: ANN001
+    """The Sanity page's report: the grid of maps as the weights are destroyed, and the verdict per map."""
+    rows = [{"map": name, "verdict": result.verdict(name)} for name in result.maps]
+    data = report.ReportData(f"Model randomisation for “{result.class_name}”", report.provenance(ctx.model),
+                             [report.Picture("Maps per stage", grid_png, " → ".join(result.stages))],
+                             tables=[("Verdicts", rows)], seeds={f"seed {i}": s for i, s in enumerate(result.seeds)},
+                             settings={"image": ctx.image_name, "stages": len(result.stages) - 1})
+    report_download(data, "sanity_report", f"xai-sanity-{ctx.digest[:8]}.html", ("sanity", *memo_key))

@@ -10,14 +10,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import services
+from ui import report_button, services
 from ui.evaluation import PALETTE
 from ui.figures import fit, overlay_small
 from xai_core import render, sanity
 from xai_core.metrics import EDGES
 
 
-def show(report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:
+def show(ctx, report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:  # noqa: ANN001 - ui.state.Context
     n = len(report.seeds)
     st.subheader(f"Maps for “{report.class_name}” as the weights are destroyed")
     st.caption("Median p(class) per stage: " + " → ".join(f"{p:.2f}" for p in report.probability) +
@@ -38,8 +38,11 @@ def show(report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:
             for name in report.maps]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     png = services.memo(("sanity_png", digest, report_digest(report)), lambda: _png(report, image))
-    st.download_button("⬇️ Download the grid as PNG", png, file_name=f"sanity-{digest[:8]}.png", mime="image/png",
-                       key="sanity_png")
+    a, b = st.columns(2)
+    a.download_button("⬇️ Download the grid as PNG", png, file_name=f"sanity-{digest[:8]}.png", mime="image/png",
+                      key="sanity_png")
+    with b:
+        report_button.sanity_download(ctx, png, report, (digest, report_digest(report)))
 
 
 def show_random_logit(report: sanity.RandomLogitReport, image: np.ndarray) -> None:

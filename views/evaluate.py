@@ -4,7 +4,7 @@ import streamlit as st
 
 import xai_core as xc
 from ui import evaluation as ev
-from ui import evaluation_set, maps, services, state, widgets
+from ui import evaluation_set, maps, report_button, services, state, widgets
 from ui.errors import report as report_error
 from xai_core import metrics
 
@@ -118,6 +118,8 @@ with one:
     bar.clear()
     stop_slot.empty()
     ev.show_report(report, set(refs), image_name=ctx.image_name)
+    region_key = services.bytes_digest(region.tobytes()) if region is not None else None
+    report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key))
     ev.show_stability(ctx, key, image, found, target, curve_ids, mparams, seed, slot)
 
 with many:

@@ -72,4 +72,4 @@ with randomisation:
         st.stop()
     bar.clear()
     stop_slot.empty()
-    sanity_view.show(report, image, ctx.digest)
+    sanity_view.show(ctx, report, image, ctx.digest)
