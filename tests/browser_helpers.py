@@ -84,9 +84,25 @@ def _selected(page, label: str) -> str:
     return box.input_value()
 
 
-def _pick(page, label: str, option_text: str) -> None:
-    page.get_by_role("combobox", name=label).first.click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
+def _pick(page, label: str, option_text: str, tries: int = 4) -> None:
+    """Choose ``option_text`` in the selectbox ``label``. A click on a combobox that is already focused, or that an
+    expander is still unfolding around, may not open its list: then the keyboard opens it, and it is tried again."""
+    box = page.get_by_role("combobox", name=label).first
+    option = page.get_by_role("option").filter(has_text=option_text).first
+    for _ in range(tries):
+        box.scroll_into_view_if_needed()
+        box.click()
+        if box.get_attribute("aria-expanded") != "true":
+            box.press("ArrowDown")
+        try:
+            option.wait_for(timeout=5_000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(500)
+            continue
+        option.click()
+        return
+    raise AssertionError(f"the option {option_text!r} of {label!r} never appeared")
 
 
 def _go(page, title: str) -> None:

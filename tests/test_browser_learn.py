@@ -208,6 +208,9 @@ def test_presentation_mode_hides_the_sidebar_and_the_controls(server):
                     "parameters": page.get_by_text("⚙️ SmoothGrad").first,
                     "downloads": page.get_by_role("button", name="⬇️ Raw maps (.npz)").first,
                     "header": page.locator("header[data-testid='stHeader']")}
+        deadline = time.time() + 60  # the last elements of a run (the downloads) can arrive after the caption waited for
+        while not all(_visible(page, c) for c in controls.values()) and time.time() < deadline:
+            page.wait_for_timeout(500)
         assert all(_visible(page, c) for c in controls.values()), {k: _visible(page, c) for k, c in controls.items()}
         narrow = page.locator(".stPlotlyChart").last.bounding_box()["width"]
 

@@ -120,7 +120,7 @@ def test_methods_page_lists_explainers_metrics_and_analyses():
     _no_traceback(at)
     assert [t.label for t in at.tabs] == ["Explainers", "Metrics", "Sanity checks and dataset debugging"]
     assert len(at.dataframe) == 2
-    assert len(at.expander) == len(xai_core.list_explainers()) + len(metrics.list_metrics()) + 1  # + the sidebar's
+    assert len(at.expander) == len(xai_core.list_explainers()) + len(metrics.list_metrics()) + 2  # + the sidebar's two
     assert any("SpRAy" in m.value and "1902.10178" in m.value for m in at.markdown) and len(ANALYSES) >= 8
     assert any("vs Quantus 0.6" in m.value and "TopKIntersection" in m.value for m in at.markdown)
     assert any("Spearman" in m.value and "resolution" in m.value.lower() for m in at.markdown)

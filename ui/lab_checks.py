@@ -81,7 +81,7 @@ def _roar(model: xc.Workbench, method: str, dataset: Callable[..., lab.LabSet]) 
                "more than a random one. Caveat (Rong et al. 2022, ROAD): the shape of what was removed can itself give the "
                "class away, so a retrained model may recover — read the curve, not just one point.")
     train_set, test_set = dataset(800, 0, 0.9), dataset(300, 123, 0.9)
-    fast = widgets.methods_within(widgets.FAST, (lab.SIZE, lab.SIZE))
+    fast = widgets.methods_within(widgets.FAST, (lab.SIZE, lab.SIZE), model.model)
     rankings = st.multiselect("Rankings (a random one is always added)", fast, default=[method] if method in fast else
                               widgets.one_per_family(fast)[:1], format_func=lambda m: xc.get_explainer(m).title,
                               key="lab_roar_methods", help="Explainers cheap enough (one forward and one backward per "

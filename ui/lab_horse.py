@@ -38,7 +38,7 @@ def render(ctx: Context | None = None) -> None:
         c.metric(k.capitalize(), f"{v:.0%}")
 
     st.subheader("3 · Where does the model look?")
-    methods = widgets.methods_within(MAX_PASSES, (lab.SIZE, lab.SIZE))
+    methods = widgets.methods_within(MAX_PASSES, (lab.SIZE, lab.SIZE), model.model)
     method = st.selectbox("Explainer", methods, index=methods.index(widgets.one_per_family(methods)[0]), key="lab_method",
                           format_func=lambda m: xc.get_explainer(m).title)
     horses = dataset(80, 7, 0.5, 1.0)

@@ -54,7 +54,8 @@ def render(ctx: Context) -> None:
     st.subheader("Where do the explainers point?")
     c1, c2 = st.columns([1, 2])
     name = c1.selectbox("Image", list(pool), key="iw_image")
-    offered, fast_ids = widgets.methods_within(MAX_PASSES), widgets.methods_within(widgets.FAST)
+    offered, fast_ids = (widgets.methods_within(MAX_PASSES, model=model.model),
+                         widgets.methods_within(widgets.FAST, model=model.model))
     chosen = c2.multiselect("Explainers (each explains 'carton')", offered, default=widgets.one_per_family(fast_ids),
                             format_func=lambda m: xc.get_explainer(m).title, key="iw_methods")
     clean = model.model.resized(pool[name])

@@ -53,7 +53,7 @@ def render(ctx: Context) -> None:
         st.error(str(e))
         return
     _summary(ctx, fs)
-    methods = widgets.methods_within(MAX_PASSES)
+    methods = widgets.methods_within(MAX_PASSES, model=ctx.model)
     method = st.selectbox("Explainer", methods, index=methods.index(widgets.one_per_family(methods)[0]), key="own_method",
                           format_func=lambda m: xc.get_explainer(m).title)
     sig = (ctx.model_key, ctx.options.result_key, digest, method)

@@ -43,9 +43,11 @@ def params_for(spec: ExplainerSpec, model: ModelSpec | Workbench) -> dict[str, A
     return {k: v for k, v in values.items() if v != spec.defaults()[k]}
 
 
-def methods_within(max_passes: float, input_size: tuple[int, int] = (224, 224)) -> list[str]:
-    """Ids of the explainers whose default parameters cost at most ``max_passes`` passes per image (registry data)."""
-    return [s.id for s in list_explainers(max_passes=max_passes, input_size=input_size)]
+def methods_within(max_passes: float, input_size: tuple[int, int] = (224, 224), model: ModelSpec | None = None) -> list[str]:
+    """Ids of the explainers whose default parameters cost at most ``max_passes`` passes per image (registry data)
+    and, given a model, that apply to it (``ExplainerSpec.why_not``)."""
+    return [s.id for s in list_explainers(max_passes=max_passes, input_size=input_size)
+            if model is None or s.why_not(model) is None]
 
 
 def one_per_family(ids: list[str]) -> list[str]:
