@@ -10,8 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,14 +33,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", name="server")
-def server_fixture():
-    """The app served on a free port for one test module; yields its URL."""
+@contextmanager
+def streamlit_server(*extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The app served on a free port with `make run`'s command (plus ``extra`` options); yields its URL and process,
+    and stops it (killing a run still computing) on exit."""
     port = _free_port()
-    # The same command `make run` uses (Makefile: streamlit run app.py --server.port … --server.address localhost).
     cmd = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port),
-           "--server.address", "localhost", "--server.headless", "true"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+           "--server.address", "localhost", "--server.headless", "true", *extra]
+    log = tempfile.TemporaryFile()  # not a pipe: a long run's log must never fill a buffer and block the server
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -48,14 +52,25 @@ def server_fixture():
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url
-    proc.terminate()
+        log.seek(0)
+        pytest.fail("streamlit did not start: " + log.read().decode(errors="replace")[-2000:])
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:  # a script run still computing: do not let teardown fail the test
-        proc.kill()
-        proc.wait(timeout=20)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a script run still computing: do not let teardown fail the test
+            proc.kill()
+            proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module", name="server")
+def server_fixture():
+    """The app served on a free port for one test module; yields its URL."""
+    with streamlit_server() as (url, _):
+        yield url
 
 
 def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:

@@ -10,8 +10,6 @@ The numbers go to tests/artifacts/load.md.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -19,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, ROOT, _free_port
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, streamlit_server
 from test_browser_e2e import _wait_for_maps
 
 import xai_core
@@ -33,28 +31,8 @@ SESSIONS = 3
 
 @pytest.fixture(scope="module")
 def live():
-    port = _free_port()
-    cmd = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port),
-           "--server.address", "localhost", "--server.headless", "true", "--server.disconnectedSessionTTL", "5"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield url, psutil.Process(proc.pid)
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=20)
+    with streamlit_server("--server.disconnectedSessionTTL", "5") as (url, proc):
+        yield url, psutil.Process(proc.pid)
 
 
 class Sampler:

@@ -83,7 +83,7 @@ class Run:
         if name is None or (isinstance(name, float) and math.isnan(name)) or pd.isna(name):
             return None
         path = self._inside(self.root / "thumbs" / str(name))
-        with Image.open(path) as im:
+        with Image.open(path, formats=["JPEG"]) as im:  # the writer's thumbnails; nothing else is decoded here
             return np.asarray(im.convert("RGB"))
 
 
