@@ -21,6 +21,7 @@ from ..workbench import Workbench
 from .compute import ChunkResult, explain_chunk
 from .config import BatchConfig
 from .inputs import Item, discover
+from .ray_runner import run_chunks  # imports Ray itself only when a run uses it
 from .source import provenance
 from .writer import RunWriter
 
@@ -81,8 +82,6 @@ def run(config: BatchConfig, *, model: ModelSpec | None = None, progress: Progre
 def _results(config: BatchConfig, model: ModelSpec, todo: list[Item]) -> Iterable[tuple[list[Item], ChunkResult]]:
     chunks = list(chunked(todo, config.batch_size))
     if config.ray:
-        from .ray_runner import run_chunks
-
         yield from run_chunks(config, chunks)
         return
     wb = Workbench(model, RunOptions())

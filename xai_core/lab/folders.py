@@ -21,6 +21,7 @@ from ..images import downscale
 from ..metrics.evaluate import box_region, mask_region
 from ..metrics.sets import IMAGE_EXT
 from ..untrusted import LIMITS, MemberError, UploadZip, parse_boxes
+from .data import CLASSES, make_dataset
 
 MAX_ZIP_BYTES = LIMITS.upload_bytes
 MAX_IMAGES = LIMITS.class_zip_images
@@ -135,8 +136,6 @@ def example_zip(n: int = 80, seed: int = 5) -> bytes:
     """A class-folder zip of lab images (horse/, other/; tag on 60% of horses) with an object mask per image: the
     layout above, ready to upload with the lab CNN picked as the model."""
     from PIL import Image
-
-    from .data import CLASSES, make_dataset
 
     d = make_dataset(n, seed=seed, tag_fraction=0.6)
     buf = io.BytesIO()
