@@ -23,6 +23,14 @@ Why these numbers (the app is often a shared server: one visitor's upload must n
   fusion, large exports of detection models ~10,000): the converter builds one module per node. A Hugging Face
   folder zip of at most 1 GB (a checkpoint with its configs), each JSON config at most 1 MB (ViT's is ~1 KB; an
   ImageNet-21k id2label ~700 KB); its members are inflated through the bounded zip reader.
+- What an uploaded model *costs*, checked before anything real is allocated (a config is a recipe for an allocation):
+  ``model_parameters`` 300 M (a 1 GB checkpoint holds 268 M float32 parameters; ViT-B has 86 M, ConvNeXt-L 198 M),
+  ``model_activation_bytes`` 4 GB for one batch-1 forward (every module's output counted, as a backward keeps them),
+  ``model_forward_flops`` 200 GFLOP (ResNet-50 at 224 px is ~8, ViT-B/16 ~35, ViT-L/16 ~120: a 2-core CPU does
+  ~50 GFLOP/s, so a forward stays within seconds), ``model_input_side`` 1024 px, ``model_classes`` 100,000
+  (ImageNet-21k has 21,841) and ``model_layers`` 2,000 modules (ViT-L has ~300, ConvNeXt-XL ~400).
+- ``run_file_bytes`` 64 MB: any file a batch run or the Runs page reads (CSV, Parquet, maps shard, thumbnail,
+  ``run.json``), checked on the file's real size before reading and again on what it inflates to.
 - ``frame_count_bytes`` 16 MB: frames of animated GIF/TIFF files are counted (for the note) only up to this size,
   because counting walks the whole file; larger ones are just called animated.
 """
@@ -64,6 +72,13 @@ class Limits:
     onnx_nodes: int = 20_000
     model_zip_bytes: int = 1024 * MB
     model_config_bytes: int = 1 * MB
+    model_parameters: int = 300_000_000
+    model_activation_bytes: int = 4096 * MB
+    model_forward_flops: int = 200_000_000_000
+    model_input_side: int = 1024
+    model_classes: int = 100_000
+    model_layers: int = 2_000
+    run_file_bytes: int = 64 * MB
 
 
 LIMITS = Limits()
@@ -95,6 +110,13 @@ _WHAT = {
     "onnx_nodes": "nodes per ONNX graph, subgraphs included",
     "model_zip_bytes": "bytes per Hugging Face model folder zip (inflated, all members)",
     "model_config_bytes": "bytes per JSON config in a model folder",
+    "model_parameters": "parameters of a model an upload describes, counted before it is built",
+    "model_activation_bytes": "bytes of activations of one forward pass at the model's input size (batch 1)",
+    "model_forward_flops": "floating-point operations of one forward pass at the model's input size (batch 1)",
+    "model_input_side": "pixels per side of a model's input (config, preprocessor or ONNX graph)",
+    "model_classes": "classes (outputs) of an uploaded model",
+    "model_layers": "modules (layers) of an uploaded model, counted before it is built where the config says",
+    "run_file_bytes": "bytes per file read from a batch input or run folder (table, shard, thumbnail, JSON)",
 }
 
 
@@ -102,6 +124,10 @@ def human(n: int, name: str = "") -> str:
     """A limit as people read it: ``200 MB``, ``50 MP``, ``4,096``."""
     if name.endswith("_bytes"):
         return f"{n / MB:,.0f} MB" if n >= MB else f"{n:,} bytes"
+    if name.endswith("_flops"):
+        return f"{n / 1e9:,.0f} GFLOP"
+    if name.endswith("_parameters"):
+        return f"{n / 1e6:,.0f} M"
     if name == "image_pixels":
         return f"{n / 1e6:,.0f} MP"
     return f"{n:,}"
