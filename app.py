@@ -15,7 +15,7 @@ page, without this router (no wide layout, a file-name menu). Seen with Streamli
 
 import streamlit as st
 
-from ui import errors, memory, sidebar
+from ui import callbacks, errors, memory, sidebar
 
 st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", initial_sidebar_state="expanded")
 
@@ -30,6 +30,7 @@ page = st.navigation({
 })
 try:
     sidebar.render()
+    callbacks.show()  # a widget callback that failed before this run left one sentence (ui/callbacks.py)
     page.run()
 except Exception as err:  # noqa: BLE001 - the boundary: st.stop()/st.rerun() are BaseExceptions and pass through
     errors.report(err, f"The {page.title} page")

@@ -41,7 +41,8 @@ def streamlit_server(*extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
     cmd = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port),
            "--server.address", "localhost", "--server.headless", "true", *extra]
     log = tempfile.TemporaryFile()  # not a pipe: a long run's log must never fill a buffer and block the server
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # as `make run` sets it (see the Makefile and tests/test_load.py)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://localhost:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:

@@ -77,14 +77,16 @@ def test_six_images_give_one_row_per_image_and_explainer_with_maps_thumbs_and_ru
 
 def test_fixed_target_and_csv_with_targets_and_boxes(tmp_path, six):
     tree, _ = six
-    (tmp_path / "list.csv").write_text("path,target,x0,y0,x1,y1\n"
-                                       f"{tree}/horse/0.png,horse,4,4,30,30\n"
-                                       f"{tree}/other/1.png,0,,,,\n"
-                                       f"{tree}/other/2.png,,0,0,20,20\n")
-    items, layout = discover(tmp_path / "list.csv", ["other", "horse"])
+    listing = tree / "list.csv"  # the CSV's folder is its root: absolute and relative paths inside it are read
+    listing.write_text("path,target,x0,y0,x1,y1\n"
+                       f"{tree}/horse/0.png,horse,4,4,30,30\n"
+                       "other/1.png,0,,,,\n"
+                       f"./other/../other/2.png,,0,0,20,20\n")
+    items, layout = discover(listing, ["other", "horse"])
     assert layout == "csv" and [i.label for i in items] == [1, 0, None]
     assert items[0].box == (4, 4, 30, 30) and items[1].box is None
-    assert main([str(tmp_path / "list.csv"), "--out", str(tmp_path / "r"), "--model", "lab_horse_cnn",
+    assert items[2].path == str(tree / "other" / "2.png")
+    assert main([str(listing), "--out", str(tmp_path / "r"), "--model", "lab_horse_cnn",
                  "--target", "1", "--no-progress", *FAST]) == 0
     t = open_run(tmp_path / "r").table
     assert (t["target"] == 1).all() and len(t) == 3

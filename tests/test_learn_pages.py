@@ -47,12 +47,20 @@ def test_every_lesson_draws_on_the_real_model_and_links_to_itself():
     labels = [m.label for m in at.metric]
     assert labels == ["Σ attributions", "f(x) − f(x′)", "Completeness gap"] and len(at.get("plotly_chart")) == 1
     assert "integrated gradients" in str(at.table[0].value)  # the 1 − ReLU(1 − x) example
-    at.radio(key="l2_baseline").set_value("blurred").run()
+    gap = next(m for m in at.metric if m.label == "Completeness gap").value
+    assert float(gap.rstrip("%")) < 5 and any("The gap is under 5%" in c.value for c in at.caption)  # the defaults
+    at.radio(key="l2_baseline").set_value("black")
+    at.radio(key="l2_rule").set_value("midpoint")
+    at.slider(key="l2_steps").set_value(16).run()
     _ok(at)
+    assert any("The gap is over 5%" in c.value for c in at.caption)  # few equal steps: the text says why
     for lesson_id, charts in (("cam", 0), ("perturbation", 0), ("pitfalls", 1)):
         at.radio(key="lesson").set_value(lesson_id).run()
         _ok(at)
         assert _q(at, "lesson") == [lesson_id] and len(at.get("plotly_chart")) == charts
+    rho = {m.label.split(":")[0]: float(m.value) for m in at.metric}  # the random logit layer, ρ beside the maps
+    assert rho["Guided Backprop"] > 0.9 and rho["Gradient (saliency)"] < 0.5, rho
+    assert any("Random scattered pixels beat the blocky random map" in c.value for c in at.caption)
     at.toggle(key="l5_shared").set_value(True).run()
     _ok(at)
     at.radio(key="lesson").set_value("cam").run()

@@ -88,7 +88,7 @@ def test_own_checkpoint_flow(tmp_path):
     at.sidebar.file_uploader[1].upload("labels.txt", b"cat\ndog\nhorse\n", "text/plain")
     at.run()
     _no_traceback(at)
-    assert any("mine.pth" in s.value for s in at.success)
+    assert any("mine.pth" in s.value.replace("\\", "") for s in at.success)  # the name, escaped for Markdown
     labels = at.selectbox(key=next(k for k in at.session_state if str(k).startswith("target:upload"))).options
     assert len(labels) == 3 and labels[0].startswith(("cat", "dog", "horse"))
 
@@ -226,23 +226,30 @@ def test_sanity_page_runs_a_cascade_over_seeds_and_shows_grid_curves_verdicts_an
     at.session_state["sanity_stages"] = 2
     at.session_state["sanity_seeds"] = 2
     at.switch_page("views/sanity.py").run()
+    at.button(key="sanity_run").click().run()
     _no_traceback(at)
     assert not at.error, [e.value for e in at.error]
     frames = [d.value for d in at.dataframe]
     table = next(f for f in frames if "Spearman |·| (last)" in f.columns)
-    logit = next(f for f in frames if "Spearman |·| median" in f.columns)
     assert list(table["map"]) == ["Gradient (saliency)", "Grad-CAM", "Edge detector (Sobel)"]
     assert table["verdict"].str.contains("ρ").all() and table["verdict"].str.contains("of 2 seeds").all()
     assert table["Spearman |·| (last)"].str.match(r"-?\d\.\d\d \[").all()  # median [range] over the seeds
-    assert list(logit["map"]) == ["Gradient (saliency)", "Grad-CAM"] and logit["verdict"].str.contains("class").all()
-    assert any("1912.09818" in c.value for c in at.caption)  # the random-logit check's paper
     assert any("no resampling" in c.value for c in at.caption)  # the measure and the resolution are stated
     assert len(at.get("plotly_chart")) == 4  # one similarity curve per measure
-    assert len(at.get("image")) >= 9 + 6  # 3 rows × 3 stages, 2 rows × (original + 2 random classes)
+    assert len(at.get("image")) >= 9  # 3 rows × 3 stages
     assert any(d.label.startswith("⬇️ Download the grid") for d in at.get("download_button"))
     assert any(d.label.startswith("⬇️ Report (HTML") for d in at.get("download_button"))
+    at.segmented_control(key="sanity_part").set_value("random_logit").run()
+    at.button(key="sanity_logit_run").click().run()
+    _no_traceback(at)
+    logit = next(d.value for d in at.dataframe if "Spearman |·| median" in d.value.columns)
+    assert list(logit["map"]) == ["Gradient (saliency)", "Grad-CAM"] and logit["verdict"].str.contains("class").all()
+    assert any("1912.09818" in c.value for c in at.caption)  # the random-logit check's paper
+    assert len(at.get("image")) >= 6  # 2 rows × (original + 2 random classes)
     classes = [c.value for c in at.caption if c.value.startswith("Explained:")]
     at.number_input(key="sanity_seed").set_value(5).run()  # the seeds are part of the cache keys: new draws
+    assert at.button(key="sanity_logit_run")  # not computed yet: the button again
+    at.button(key="sanity_logit_run").click().run()
     _no_traceback(at)
     assert [c.value for c in at.caption if c.value.startswith("Explained:")] != classes
     assert any("seeds 5, 6" in c.value for c in at.caption)
@@ -250,6 +257,7 @@ def test_sanity_page_runs_a_cascade_over_seeds_and_shows_grid_curves_verdicts_an
 
 def test_attack_tab_runs_and_reports_success_and_defence():
     at = _app()
+    at.session_state["sanity_part"] = "attack"
     at.switch_page("views/sanity.py").run()
     at.slider(key="attack_steps").set_value(10)
     at.button(key="attack_run").click().run()
@@ -258,6 +266,96 @@ def test_attack_tab_runs_and_reports_success_and_defence():
     labels = [m.label for m in at.metric]
     assert labels[0] == "Distance to the target" and labels[1].startswith("Attack success")
     assert labels[2].startswith("Success against softplus(β=2)")
+
+
+class _Spy:
+    """Counts calls to a function (and keeps their keyword arguments), then calls it."""
+
+    def __init__(self, fn, **override):  # noqa: ANN001, ANN003
+        self.fn, self.override, self.calls = fn, override, []
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        self.calls.append(kwargs)
+        return self.fn(*args, **{**kwargs, **self.override})
+
+
+def _spied_sanity(monkeypatch) -> dict[str, _Spy]:  # noqa: ANN001
+    from xai_core import sanity
+    from xai_core.workbench import Workbench
+
+    spies = {n: _Spy(getattr(sanity, n)) for n in ("model_randomisation", "random_logit")}
+    spies["manipulate"] = _Spy(sanity.manipulate, steps=1)  # one Adam step: the wiring, not the attack
+    spies["explain_tensor"] = _Spy(Workbench.explain_tensor)
+    for n, spy in spies.items():
+        if n != "explain_tensor":
+            monkeypatch.setattr(sanity, n, spy)
+    monkeypatch.setattr(Workbench, "explain_tensor", lambda self, *a, **k: spies["explain_tensor"](self, *a, **k))
+    return spies
+
+
+def _small_sanity() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["sanity_explainers"] = ["gradient", "guided_backprop"]
+    at.session_state["sanity_stages"] = 2
+    at.session_state["sanity_seeds"] = 1
+    return at
+
+
+def test_sanity_page_computes_nothing_until_asked_and_each_part_only_when_opened(monkeypatch):
+    spies = _spied_sanity(monkeypatch)
+    at = _small_sanity()
+    at.switch_page("views/sanity.py").run()
+    _no_traceback(at)
+    assert all(not s.calls for s in spies.values()), {n: len(s.calls) for n, s in spies.items()}  # no explainer ran
+    cost = next(i.value for i in at.info if i.value.startswith("Not computed yet"))
+    assert "6 maps" in cost and "model passes" in cost  # 2 explainers × (trained + 2 stages × 1 seed), before a run
+    at.button(key="sanity_run").click().run()
+    _no_traceback(at)
+    assert len(spies["model_randomisation"].calls) == 1 and not spies["random_logit"].calls
+    ran = len(spies["explain_tensor"].calls)
+    assert ran == 6
+    at.run()  # a rerun: served from the cache
+    assert len(spies["model_randomisation"].calls) == 1 and len(spies["explain_tensor"].calls) == ran
+    at.segmented_control(key="sanity_part").set_value("random_logit").run()
+    _no_traceback(at)
+    assert not spies["random_logit"].calls and at.button(key="sanity_logit_run")  # opened: the cost and a button
+    assert any("at this session's last measured speed" in i.value for i in at.info)  # timed from the first run
+    assert at.multiselect(key="sanity_explainers").value == ["gradient", "guided_backprop"]  # settings kept
+    at.button(key="sanity_logit_run").click().run()
+    _no_traceback(at)
+    assert len(spies["random_logit"].calls) == 1 and len(spies["model_randomisation"].calls) == 1
+    at.segmented_control(key="sanity_part").set_value("randomisation").run()
+    _no_traceback(at)
+    assert len(spies["model_randomisation"].calls) == 1 and at.session_state["sanity_stages"] == 2
+    assert any(c.value.startswith("Median p(class) per stage") for c in at.caption)  # the cached grid, no button
+    assert not spies["manipulate"].calls
+
+
+def test_sanity_page_explains_the_sessions_class_not_the_top_one(monkeypatch):
+    from ui import state
+
+    spies = _spied_sanity(monkeypatch)
+    at = _small_sanity()
+    at.switch_page("views/sanity.py").run()
+    ctx = at.session_state[state.CONTEXT]
+    assert int(at.selectbox(key=f"sanity_target:{ctx.model_key}:{ctx.digest}").value) == 285  # top-1: Egyptian cat
+    at.session_state[state.TARGETS] = {(ctx.model_key, ctx.digest): 281}  # 'tabby', as if picked on Explain
+    at.run()
+    assert int(at.selectbox(key=f"sanity_target:{ctx.model_key}:{ctx.digest}").value) == 281
+    at.button(key="sanity_run").click().run()
+    _no_traceback(at)
+    assert spies["model_randomisation"].calls[-1]["target"] == 281
+    assert any(s.value == "Maps for “tabby” as the weights are destroyed" for s in at.subheader)
+    at.segmented_control(key="sanity_part").set_value("random_logit").run()
+    at.button(key="sanity_logit_run").click().run()
+    _no_traceback(at)
+    assert spies["random_logit"].calls[-1]["target"] == 281
+    assert any(c.value.startswith("Explained: **tabby**") for c in at.caption)
+    at.segmented_control(key="sanity_part").set_value("attack").run()
+    at.button(key="attack_run").click().run()
+    _no_traceback(at)
+    assert spies["manipulate"].calls[-1]["target"] == 281
+    assert any("p(tabby)" in str(i.proto) for i in at.get("image"))
 
 
 def test_lab_page_shows_the_shortcut_and_spray():

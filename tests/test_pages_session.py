@@ -37,18 +37,19 @@ def test_upload_model_and_target_survive_every_page():
         assert at.session_state["xai_targets"][(ctx.model_key, ctx.digest)] == other, page
     assert at.selectbox(key=f"target:{ctx.model_key}:{ctx.digest}").value == other
     url = dict(at.query_params)
-    assert {k: url.get(k) for k in ("model", "image", "target")} == {"model": "lab_horse_cnn", "image": ctx.digest,
+    assert {k: url.get(k) for k in ("model", "image", "target")} == {"model": "lab_horse_cnn", "image": ctx.token,
                                                                      "target": str(other)}
+    assert ctx.token and ctx.token != ctx.digest  # a link names an upload by its random share token, not its pixels
 
 
 def test_a_new_session_restores_from_the_url_and_ignores_hostile_values():
     first = _app()
     first.sidebar.radio(key="image_source").set_value("Upload").run()
     first.sidebar.file_uploader(key="image_upload").upload("astronaut.png", _png(), "image/png").run()
-    digest = _ctx(first).digest
+    digest, token = _ctx(first).digest, _ctx(first).token
     fresh = AppTest.from_file(APP, default_timeout=300)
     fresh.session_state["explainers"] = ["gradcam"]
-    fresh.query_params.update(model="lab_horse_cnn", image=digest, target="1")
+    fresh.query_params.update(model="lab_horse_cnn", image=token, target="1")
     fresh.run()
     ctx = _ctx(fresh)
     assert (ctx.image_name, ctx.digest, ctx.model_key) == ("astronaut.png", digest, "lab_horse_cnn")

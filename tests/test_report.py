@@ -56,3 +56,25 @@ def test_npz_round_trip_keeps_float32_maps_and_meta():
 def test_versions_name_the_libraries():
     v = report.versions()
     assert {"python", "torch", "numpy"} <= set(v)
+
+
+def test_evaluation_report_records_the_box_or_mask_it_scored_against():
+    """The Evaluate report states the box in image pixels (x1, y1 exclusive) and its share, or the mask's share and
+    bounding box, with a picture of the region; with no region it says the localisation scores were not computed."""
+    from xai_core import metrics
+
+    image = (np.random.default_rng(2).random((30, 40, 3)) * 255).astype(np.uint8)
+    base = report.ReportData("Evaluation", {"id": "tiny"}, [])
+    settings, pictures = report.region_record(image, metrics.box_region((30, 40), (30, 6, 10, 21)), "box")  # dragged
+    html = report.build_html(report.ReportData(base.title, base.model, pictures, settings=settings))
+    assert "box (x0, y0, x1, y1), image pixels" in html and "(10, 6, 30, 21)" in html  # 20 × 15 pixels
+    assert "25.0% of the 40×30 image (300 pixels)" in html and len(pictures) == 1
+    mask = np.zeros((30, 40), bool)
+    mask[2:5, 3:9] = True
+    mask[10, 20] = True
+    settings, pictures = report.region_record(image, mask, "mask")
+    assert settings["object region"] == "uploaded mask" and settings["mask bounding box (x0, y0, x1, y1), image pixels"] \
+        == "(3, 2, 21, 11)" and settings["mask share of the image"].startswith(f"{19 / 1200:.1%} ")
+    assert "dimmed outside" in pictures[0].caption
+    settings, pictures = report.region_record(image, None, "box")
+    assert "not scored" in settings["object region"] and not pictures

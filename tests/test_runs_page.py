@@ -96,3 +96,61 @@ def test_spray_over_a_class_and_a_run_started_from_the_page(at, roots):
     _ok(at)
     assert any("8 computed" in s.value for s in at.success)
     assert (runs / "second" / "results.parquet").is_file()
+
+
+def _texts(at: AppTest) -> list[str]:
+    """Every element of the rendered page as text: its proto (labels, bodies, options) and a table's cells."""
+    out, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        stack.extend(getattr(node, "children", {}).values())
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append(str(proto))
+        if type(node).__name__ == "Dataframe":
+            out.append(node.value.to_csv())
+    return out
+
+
+def test_unlabelled_run_shows_correctness_as_unknown_and_no_server_path(roots, monkeypatch):
+    data, runs = roots
+    flat = data / "flat"
+    flat.mkdir(exist_ok=True)
+    for p in sorted((data / "tree").rglob("*.png"))[:6]:
+        (flat / f"{p.parent.name}-{p.name}").write_bytes(p.read_bytes())
+    assert main([str(flat), "--out", str(runs / "flat"), "--model", "lab_horse_cnn", "--explainer", "gradient",
+                 "--metrics", "pointing_game", "--no-progress"]) == 0
+    monkeypatch.setattr(runs_view, "RUNS_ROOT", str(runs))
+    monkeypatch.setattr(runs_view, "INPUTS_ROOT", str(data))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("views/runs.py").run()
+    at.selectbox(key="runs_pick").set_value("flat").run()
+    _ok(at)
+    assert len(at.dataframe(key="runs_table").value) == 6
+    assert not [r for r in at.radio if r.key == "runs_correct"]  # no correct/wrong filter when nothing is labelled
+    assert any("correct is unknown" in c.value for c in at.caption)
+    table = at.dataframe(key="runs_table").value
+    assert table["correct"].isna().all()
+    assert at.dataframe[1].value["accuracy"].isna().all()  # unlabelled is never counted as wrong
+    at.session_state["runs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    _ok(at)
+    assert len(at.get("image")) >= 3
+    base, texts = str(data.parent), _texts(at)
+    assert any("flat" in t for t in texts) and any("gradient" in t for t in texts)  # the walk sees the page
+    leaks = [t for t in texts if base in t or str(data.parent.resolve()) in t]
+    assert not leaks, leaks[0][:500]
+
+
+def test_mixed_labels_offer_an_unknown_filter(roots):
+    from xai_core.batch import open_run
+
+    data, runs = roots
+    run = open_run(runs / "first")
+    run.table.loc[run.table.index[:2], "correct"] = None
+    assert runs_view.correct_options(run) == ["all", "correct", "wrong", "unknown"]
+    unknown = runs_view.filtered(run, [], "unknown", [], None, None)
+    wrong = runs_view.filtered(run, [], "wrong", [], None, None)
+    assert len(unknown) == 2 and unknown["correct"].isna().all()
+    assert wrong["correct"].notna().all() and not wrong["correct"].any()

@@ -180,3 +180,26 @@ def test_input_attack_moves_the_gradient_map_and_softplus_defence_resists(lite0,
     assert r.defended_success < r.success / 2
     assert abs(r.probability_after - r.probability_before) < 0.1
     assert np.abs(r.manipulated.astype(int) - r.original.astype(int)).max() <= 8 + 1  # ‖δ‖∞ ≤ 8/255 (+ rounding)
+
+
+def test_cost_before_a_run_counts_the_maps_the_run_makes(tiny, monkeypatch):
+    """The page states a run's cost from the registry's cost data before it runs: the map count is what the check
+    then explains, and the passes are the registry's passes per map (Integrated Gradients: 2 per step)."""
+    from xai_core.workbench import Workbench
+
+    calls = []
+    real = Workbench.explain_tensor
+    monkeypatch.setattr(Workbench, "explain_tensor", lambda self, x, t, r, **k: calls.append(len(t)) or real(self, x, t, r, **k))
+    methods = [("gradient", {}), ("integrated_gradients", {"steps": 8})]
+    image = random_image(32, 32, seed=2)
+    sanity.model_randomisation(tiny, image, methods, n_stages=2, seeds=2, edges=False)
+    cost = sanity.randomisation_cost(methods, n_stages=2, seeds=2, input_size=tiny.input_size)
+    assert cost.maps == sum(calls) == 2 * (1 + 2 * 2)
+    assert cost.passes == 5 * (2 + 16) + 4 * 17 and cost.heaviest == "Integrated Gradients"  # 17: BatchNorm, p(class)
+    assert cost.share == pytest.approx(5 * 16 / cost.passes)
+    calls.clear()
+    sanity.random_logit(tiny, image, methods, seeds=3)
+    assert sanity.random_logit_cost(methods, seeds=3).maps == sum(calls) == 2 * 4
+    assert "10 maps" in cost.text() and "Integrated Gradients" in cost.text() and " s at this" in cost.text(0.01)
+    with pytest.raises(ExplainerError, match="between 1 and"):
+        sanity.random_logit_cost(methods, seeds=0)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from xai_core import render
+from xai_core import ExplainRequest, render
 from xai_core.lessons import cams, perturbation, pitfalls
 
 from . import services
@@ -48,8 +48,10 @@ def cam(ctx, target: int) -> None:  # noqa: ANN001
     shown = r.gradcam if relu else r.signed
     st.image(render.overlay(ctx.model.resized(ctx.image), shown, not relu), width=300,
              caption=f"{'Grad-CAM' if relu else 'Weighted sum without the ReLU (blue = negative)'} at {r.layer}")
+    effect = ("here the weighted sum is positive everywhere, so the ReLU changes nothing: pick an earlier layer to see "
+              "it matter" if r.negative_share < 0.01 else "the blue part of the map without it")
     st.caption(f"{r.channel_count} channels at this layer; the ReLU drops {r.negative_share:.0%} of the sum's "
-               "absolute mass. An early layer gives a sharper but less class-specific map.")
+               f"absolute mass ({effect}). An earlier layer has finer feature maps, so a sharper map.")
 
 
 def perturbation_(ctx, target: int) -> None:  # noqa: ANN001
@@ -76,27 +78,49 @@ def perturbation_(ctx, target: int) -> None:  # noqa: ANN001
 
 
 def pitfalls_(ctx, target: int, probs: np.ndarray) -> None:  # noqa: ANN001
-    st.markdown("**Min-max scaling hides magnitude.** Gradient maps for the top class and the least likely class:")
+    st.markdown("**Min-max scaling hides magnitude.** Gradient maps for the explained class and the least likely class, "
+                "each scaled to its own maximum, look equally strong:")
     low = int(np.argmin(probs))
     mg = services.memo(("l5m", ctx.model_key, ctx.digest, target, low),
                        lambda: pitfalls.magnitudes(ctx.workbench, ctx.image, [target, low]))
     shared = st.toggle("Shared colour scale", False, key="l5_shared")
     maps = pitfalls.shared_scale([e.map for e in mg.explanations]) if shared else [e.map for e in mg.explanations]
-    names = [f"{e.class_name} · peak {p:.3g}" for e, p in zip(mg.explanations, mg.peaks, strict=True)]
+    names = [f"{e.class_name} · p = {probs[c]:.2g} · peak {p:.3g}"
+             for e, c, p in zip(mg.explanations, (target, low), mg.peaks, strict=True)]
     st.image([_fixed(m) if shared else render.colorize(m, False) for m in maps], caption=names, width=220)
-    st.markdown("**Random weights, similar maps.** Guided Backprop of the trained model and of a copy with every "
-                "weight re-initialised:")
+    st.caption(f"On a shared scale the least likely class's map peaks at {mg.relative()[1]:.0%} of the other's, while "
+               f"its probability is {probs[low] / max(probs[target], 1e-12):.1g} times it: neither the brightness of "
+               "a scaled map nor the size of a gradient is the model's confidence.")
+    st.markdown("**Random weights, the same map.** Each method on the trained model and on a copy whose logit layer is "
+                "re-initialised (the sanity check's first stage): the class scores are now random, so a map that "
+                "explains them must change.")
     rm = services.memo(("l5r", ctx.model_key, ctx.digest, target),
                        lambda: pitfalls.randomised_maps(ctx.workbench, ctx.image, target))
-    st.image([render.colorize(rm.trained.map, False), render.colorize(rm.random.map, False), render.colorize(rm.edges, False)],
-             caption=[f"trained · vs edges {rm.trained_vs_edges:.2f}", f"random weights · vs edges {rm.random_vs_edges:.2f}",
-                      "edge detector (no model)"], width=220)
+    for name in rm.trained:
+        cols = st.columns([1, 1, 1.4])
+        cols[0].image(render.colorize(np.abs(rm.trained[name]), False), caption=f"{name} · trained", width="stretch")
+        cols[1].image(render.colorize(np.abs(rm.random[name]), False), caption=f"{name} · logit layer random",
+                      width="stretch")
+        verdict = "the same map: it cannot be explaining the class score" if rm.rho[name] >= 0.8 else \
+            "a different map: it depends on the weights" if rm.rho[name] < 0.5 else "partly changed"
+        cols[2].metric(f"{name}: Spearman ρ of |map|", f"{rm.rho[name]:.2f}", help="1 = the same ranking of pixels.")
+        cols[2].caption(verdict)
+    st.caption(f"p({ctx.model.label(target)}) is {rm.probability[0]:.2f} with the trained weights and "
+               f"{rm.probability[1]:.2g} with the random logit layer ({', '.join(rm.layers)}). Adebayo et al. 2018 "
+               "found Guided Backprop insensitive to randomising the higher layers: it shows the image's edges more "
+               "than what the model learnt.")
     st.markdown("**Deletion prefers scattered maps.** Two random maps that know nothing about the model:")
     gc = services.memo(("l5g", ctx.model_key, ctx.digest, target),
-                       lambda: ctx.workbench.explain(ctx.image, "gradcam").map)
+                       lambda: ctx.workbench.explain(ctx.image, ExplainRequest.make("gradcam", target)).map)
     curves = services.memo(("l5d", ctx.model_key, ctx.digest, target),
                            lambda: pitfalls.deletion_scatter(ctx.workbench, ctx.image, {"Grad-CAM": gc}, target))
     xs = next(iter(curves.values()))[0]
     st.plotly_chart(line("Deletion (lower area = 'more faithful')", xs,
                          {f"{n} · AUC {v[2]:.3f}": v[1] for n, v in curves.items()}, "fraction deleted", "probability"),
                     width="stretch", key="l5_deletion")
+    auc = {n: v[2] for n, v in curves.items()}
+    best = min(auc, key=auc.get)
+    st.caption(f"Lowest deletion AUC: {best} ({auc[best]:.3f}). "
+               + ("Random scattered pixels beat the blocky random map: deletion rewards scatter, not knowledge."
+                  if auc[pitfalls.SCATTERED] < auc[pitfalls.BLOCKS] else
+                  "Here the scattered random map does not beat the blocky one."))

@@ -1,10 +1,14 @@
 """The view's state in the page's URL, so a reload (a new Streamlit session) or a copied link restores it.
 
-``?model=resnet18&sample=Coffee+cup&target=967`` or ``?image=<digest>`` for an upload; the Explain page adds
+``?model=resnet18&sample=Coffee+cup&target=967`` or ``?image=<token>`` for an upload; the Explain page adds
 ``explainers=gradcam,rise``, ``p=rise.masks=500`` (repeated, one per changed parameter) and ``seed=3``; the Learn
-page ``lesson=ig_path``; ``present=1`` opens presentation mode. The page itself is the URL's path. Uploaded
-images are kept decoded in a small process-wide store keyed on their content digest (96 bits: a link works only
-for someone who has it); a fresh server does not have it, and the page says to upload it again. Every value read
+page ``lesson=ig_path``; ``present=1`` opens presentation mode. The page itself is the URL's path.
+
+Uploads are private to their session. An upload is kept decoded in a small process-wide store under a random
+share token (144 bits, made for this upload in this session; :func:`keep`), never under its content digest: anyone
+can compute the digest of a public photo, but only someone the owner gave the link to has the token. A fresh server
+does not have it, and the page says to upload it again. :func:`hand_over` is the one way another page (Runs) hands
+an image to the Explain page. Every value read
 from a URL is untrusted and checked against what exists (explainers and their parameters through
 ``ExplainRequest`` validation); anything else is ignored.
 """
@@ -12,31 +16,56 @@ from a URL is untrusted and checked against what exists (explainers and their pa
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 import streamlit as st
 
 import xai_core as xc
 from xai_core import images
 
 from . import services
-from .state import LAST_IMAGE, TARGETS
+from .state import LAST_IMAGE, TARGETS, Upload
 
 RESTORED = "xai_url_restored"
 VIEW = "xai_url_view"  # the Explain page's explainers, parameters and seed from the URL, until that page adopts them
 MISSING_UPLOAD = "xai_url_missing_upload"
 LESSON = "xai_url_lesson"
 PRESENT = "xai_present"
+TOKENS = "xai_share_tokens"  # this session's uploads: content digest -> share token
 MAX_EXPLAINERS = 8
-_DIGEST = re.compile(r"[0-9a-f]{24}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")
 KEPT_UPLOADS = 32  # decoded images of at most 1024 px: ~100 MB at most
 
 
 @st.cache_resource
 def kept_uploads() -> services.LRU:
-    """Decoded uploads by content digest, shared by the sessions of this process, bounded."""
+    """Decoded uploads (:class:`~ui.state.Upload`) by share token, shared by the sessions of this process, bounded."""
     return services.LRU(KEPT_UPLOADS)
+
+
+def keep(image: np.ndarray, name: str, notes: Sequence[str] = ()) -> Upload:
+    """Keep an image this session uploaded (or was handed) where a link with its share token finds it. The token is
+    random, made once per image and session (a rerun reuses it: the link stays the same), never derived from the
+    pixels; only the base of ``name`` is kept (a server path is never shown)."""
+    digest = images.image_digest(image)
+    tokens = st.session_state.setdefault(TOKENS, {})
+    token = tokens.get(digest) or secrets.token_urlsafe(18)
+    tokens[digest] = token
+    kept = Upload(image, str(name).replace("\\", "/").rsplit("/", 1)[-1], digest, list(notes), token)
+    kept_uploads().put(token, kept)
+    return kept
+
+
+def hand_over(image: np.ndarray, name: str, model: str = "") -> str:
+    """THE way to hand an image to the Explain page (e.g. from a run): keeps it (:func:`keep`) and returns the
+    Explain page's URL that opens it, with ``model`` when it is one of the picker's models."""
+    kept = keep(image, name)
+    query = {"model": model} if model in xc.list_models() else {}
+    return "/?" + urlencode({**query, "image": kept.token})
 
 
 def restore(model_names: list[str]) -> None:
@@ -48,12 +77,12 @@ def restore(model_names: list[str]) -> None:
     model = q.get("model")
     if model in model_names:
         st.session_state["model_choice"] = model
-    digest = q.get("image") or ""
-    kept = kept_uploads().get(digest) if _DIGEST.fullmatch(digest) else None
-    if kept is not None:
+    token = q.get("image") or ""
+    kept = kept_uploads().get(token) if _TOKEN.fullmatch(token) else None
+    if isinstance(kept, Upload):
         st.session_state["image_source"] = "Upload"
         st.session_state[LAST_IMAGE] = kept
-    elif digest:
+    elif token:
         st.session_state[MISSING_UPLOAD] = True
     elif q.get("sample") in images.sample_names():
         st.session_state["image_source"] = "Sample"
@@ -159,7 +188,7 @@ def publish(ctx: Any) -> None:
     """Write the session's model, image and target into the URL (only what changed)."""
     want = {"model": ctx.model_key if ctx.model_key in xc.list_models() else None,
             "sample": ctx.image_name if ctx.source == "sample" else None,
-            "image": ctx.digest if ctx.source == "upload" else None}
+            "image": (ctx.token or None) if ctx.source == "upload" else None}
     targets = st.session_state.get(TARGETS, {})
     t = targets.get((ctx.model_key, ctx.digest))
     want["target"] = str(t) if t is not None else None

@@ -14,7 +14,7 @@ import xai_core as xc
 from xai_core import images, render
 from xai_core.lessons import edits
 
-from . import figures, services
+from . import escape, figures, services
 
 PIN = "xai_pin"
 EDIT_NAMES = {"none": "no edit", "occlude": "occlude a box (grey)", "blur": "blur a region",
@@ -70,7 +70,7 @@ def compare(label: str, image: np.ndarray, results: list[tuple[str, xc.Explanati
         return
     shared = [e for _, e in results if e.method in pin.maps]
     head, clear = st.columns([5, 1])
-    head.subheader(f"📌 Pinned: {pin.label}  ·  now: {label}")
+    head.subheader(f"📌 Pinned: {escape.markdown(pin.label)}  ·  now: {escape.markdown(label)}")
     if clear.button("Unpin", key="unpin"):
         del st.session_state[PIN]
         st.rerun()

@@ -56,14 +56,18 @@ def explanation_downloads(ctx, image: np.ndarray, digest: str, results: list[tup
                       help="float32 maps at the image's size, one array per explainer, and their settings in 'meta'.")
 
 
-def evaluation_download(ctx, image: np.ndarray, maps: dict[str, np.ndarray], result, memo_key: tuple) -> None:  # noqa: ANN001
-    """The Evaluate page's report: the image, each map over it, the curves and the ranking table."""
+def evaluation_download(ctx, image: np.ndarray, maps: dict[str, np.ndarray], result, memo_key: tuple,  # noqa: ANN001
+                        region: np.ndarray | None = None, region_kind: str = "box") -> None:
+    """The Evaluate page's report: the image, each map over it, the curves, the ranking table and the object region
+    (box or mask) the localisation scores were computed against."""
     def data() -> report.ReportData:
-        pictures = [report.Picture(ctx.image_name, render.to_png(image), "the image evaluated")]
+        scored, region_pictures = report.region_record(image, region, region_kind)
+        pictures = [report.Picture(ctx.image_name, render.to_png(image), "the image evaluated"), *region_pictures]
         pictures += [report.Picture(name, render.to_png(render.overlay(image, m, signed=False))) for name, m in maps.items()]
         return report.ReportData(f"Evaluation of the explanations of “{result.class_name}”", report.provenance(ctx.model),
                                  pictures, charts=report.curve_charts(result.curves), tables=[("Scores", result.rows())],
-                                 settings={"image": ctx.image_name, "class": result.class_name, "maps": ", ".join(maps)})
+                                 settings={"image": ctx.image_name, "class": result.class_name, "maps": ", ".join(maps),
+                                           **scored})
 
     report_download(data, "eval_report", f"xai-evaluation-{ctx.digest[:8]}.html", ("evaluate", *memo_key))
 

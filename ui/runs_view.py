@@ -13,10 +13,12 @@ import plotly.express as px
 import streamlit as st
 
 import xai_core as xc
-from xai_core import batch, images, render
+from xai_core import batch, render
 from xai_core.batch import results
+from xai_core.batch.inputs import INPUTS_REFUSAL
 from xai_core.lab.spray import spray
 from xai_core.metrics import get_metric
+from xai_core.untrusted.paths import relative, scrub
 
 from . import links
 
@@ -27,6 +29,11 @@ SHOWN = ["item", "label_name", "prediction_name", "probability", "correct", "exp
 
 def runs_root() -> Path:
     return Path(RUNS_ROOT).resolve()
+
+
+def run_name(path: str | Path) -> str:
+    """A run folder as the page names it: relative to the runs root, never the server's path."""
+    return relative(path, runs_root())
 
 
 @st.cache_resource(max_entries=4, show_spinner="Opening the run…")
@@ -46,13 +53,24 @@ def filtered(run: results.Run, classes: list[str], correct: str, explainers: lis
     t = run.table
     cls = t["label_name"].fillna(t["prediction_name"])
     keep = cls.isin(classes) if classes else pd.Series(True, index=t.index)
-    if correct != "all":
-        keep &= t["correct"].fillna(False) == (correct == "correct")
+    if correct == "unknown":  # no label: whether the prediction is right is not known (never counted as wrong)
+        keep &= t["correct"].isna()
+    elif correct in ("correct", "wrong"):
+        keep &= (t["correct"] == (correct == "correct")).fillna(False).astype(bool)
     if explainers:
         keep &= t["explainer"].isin(explainers)
     if metric and span is not None:
         keep &= t[metric].between(*span) | t[metric].isna()
     return t[keep]
+
+
+def correct_options(run: results.Run) -> list[str]:
+    """The Prediction filter's choices: correct/wrong only where some image has a label, unknown where some have none
+    and others do."""
+    known = run.table["correct"].notna()
+    if not known.any():
+        return ["all"]  # nothing labelled: every row is unknown, there is nothing to filter
+    return ["all", "correct", "wrong", *(["unknown"] if not known.all() else [])]
 
 
 def columns(run: results.Run) -> dict[str, object]:
@@ -66,15 +84,23 @@ def columns(run: results.Run) -> dict[str, object]:
 def item_panels(run: results.Run, item: str) -> None:
     """The item's thumbnail and every map of it (one per explainer and seed)."""
     rows = run.table[run.table["item"] == item]
-    thumb = run.thumbnail(rows.iloc[0])
+    try:
+        thumb = run.thumbnail(rows.iloc[0])
+    except xc.XaiError as e:  # a damaged run folder: one sentence, the maps are not drawn without their image
+        st.error(str(e))
+        return
     cols = st.columns(min(4, len(rows) + 1))
     if thumb is not None:
         cols[0].image(thumb, caption=item, width="stretch")
     for i, (_, row) in enumerate(rows.iterrows(), 1):
-        m = run.map_of(row)
+        try:
+            m = run.map_of(row)
+        except xc.XaiError as e:
+            st.error(str(e))
+            return
         col = cols[i % len(cols)]
         if m is None or thumb is None:
-            col.warning(f"{row['explainer']}: {row['error'] or 'no map'}")
+            col.warning(f"{row['explainer']}: {scrub(str(row['error'])) if pd.notna(row['error']) else 'no map'}")
             continue
         signed = xc.get_explainer(row["explainer"]).signed
         small = cv2.resize(m, (thumb.shape[1], thumb.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -86,20 +112,23 @@ def item_panels(run: results.Run, item: str) -> None:
 def explain_link(run: results.Run, item: str) -> None:
     """Put the item's image in the shared store of uploads and link the Explain page to it with the run's model."""
     row = run.table[run.table["item"] == item].iloc[0]
-    try:
-        image = images.downscale(images.decode_image(Path(row["path"]).read_bytes()).array, 1024)
-    except (OSError, xc.XaiError):
-        image = run.thumbnail(row)
-        st.caption("The original file is gone: the Explain page gets the stored thumbnail.")
+    try:  # only from inside the inputs root, sized and decoded like an upload
+        image = run.source_image(row, INPUTS_ROOT)
+    except xc.XaiError:
+        try:
+            image = run.thumbnail(row)
+        except xc.XaiError:
+            image = None
+        st.caption("The original file is not readable inside the inputs folder: the Explain page gets the stored "
+                   "thumbnail.")
     if image is None:
         return
-    digest = images.image_digest(image)
-    links.kept_uploads().put(digest, image)
     model = run.meta.get("model", {}).get("id", "")
+    url = links.hand_over(image, Path(str(row["path"])).name, model)  # the one hand-off: a tuple under a share token
     if model in xc.list_models():
-        st.link_button("🔥 Explain this image with the run's model", f"/?model={model}&image={digest}")
+        st.link_button("🔥 Explain this image with the run's model", url)
     else:
-        st.link_button("🔥 Explain this image", f"/?image={digest}")
+        st.link_button("🔥 Explain this image", url)
         st.caption(f"The run's model ({run.meta.get('model', {}).get('title', model)}) is not in the model picker: "
                    "load it under 'Your own model' in the sidebar.")
 
@@ -126,8 +155,8 @@ def spray_panel(run: results.Run, cls: str, explainer: str) -> None:
 
 def start_form(ctx) -> batch.BatchConfig | None:  # noqa: ANN001 - ui.state.Context
     """The fields of a new run; the config when they are valid (else an error is shown and None returned)."""
-    st.caption(f"Inputs are read from {Path(INPUTS_ROOT).resolve()} and runs written to {runs_root()} "
-               "(XAI_INPUTS_ROOT / XAI_RUNS_ROOT on the server).")
+    st.caption("Inputs are read from the server's inputs folder and runs written to its runs folder "
+               "(XAI_INPUTS_ROOT / XAI_RUNS_ROOT on the server); give names inside them.")
     c1, c2 = st.columns(2)
     src = c1.text_input("Input folder or CSV (inside the inputs root)", key="runs_new_inputs")
     name = c2.text_input("Run name", value="run", key="runs_new_name")
@@ -138,10 +167,11 @@ def start_form(ctx) -> batch.BatchConfig | None:  # noqa: ANN001 - ui.state.Cont
     if not src:
         return None
     try:
-        inputs = results.resolve_under(INPUTS_ROOT, src)
+        inputs = results.resolve_under(INPUTS_ROOT, src, INPUTS_REFUSAL)
         out = results.resolve_under(runs_root(), name)
         return batch.BatchConfig(inputs=str(inputs), out=str(out), model=batch.ModelSource(ctx.model_key),
-                                 explainers=tuple((m, ()) for m in methods), metrics=tuple(ms), target=target)
+                                 explainers=tuple((m, ()) for m in methods), metrics=tuple(ms), target=target,
+                                 inputs_root=str(Path(INPUTS_ROOT).resolve()))
     except xc.XaiError as e:
         st.error(str(e))
         return None

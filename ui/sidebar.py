@@ -13,120 +13,20 @@ import xai_core as xc
 from xai_core import engine, images
 from xai_core.untrusted import LIMITS
 
-from . import limits_view, links, services
+from . import escape, limits_view, links, own_model_picker, services, upload_urls
 from .errors import report
-from .state import CONTEXT, LAST_IMAGE, Context
+from .state import CONTEXT, LAST_IMAGE, Context, Upload
 
 OWN = "own"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif"]
 MB = 1024 * 1024
 
 
-def _fallback(reason: str) -> tuple[xc.ModelSpec, str]:
-    st.caption(f"Using the bundled {xc.model_title(xc.DEFAULT_MODEL)} meanwhile. {reason}")
-    return services.model(xc.DEFAULT_MODEL), xc.DEFAULT_MODEL
-
-
-FORMAT_TITLES = {f.id: f.title for f in xc.models.FORMATS}
-
-
-def _format() -> str:
-    """The format radio; formats whose optional packages are missing say which (TorchScript only when allowed)."""
-    ids = [f for f in FORMAT_TITLES if f != "torchscript" or xc.models.torchscript_allowed()]
-    fmt = st.radio("Format", ids, key="own_format", horizontal=True, format_func=lambda f: FORMAT_TITLES[f].split(" (")[0])
-    missing = xc.models.missing_packages(fmt)
-    if missing:
-        st.warning(f"{FORMAT_TITLES[fmt]} needs the optional package(s) {', '.join(missing)}: run "
-                   f"`pip install {' '.join(missing)}` on the server.", icon="📦")
-    return fmt
-
-
-def _floats(text: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
-    try:
-        vals = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        vals = ()
-    if len(vals) != 3:
-        st.caption(f"Three numbers separated by commas are needed; using {default}.")
-        return default
-    return vals  # type: ignore[return-value]
-
-
-def _own_options(fmt: str) -> tuple[object, dict]:
-    """The uploader and the options of one format (widget keys own_ckpt, own_arch, own_classes stay as they were)."""
-    mb = LIMITS.checkpoint_bytes // MB
-    if fmt == "huggingface":
-        up = st.file_uploader("Model folder as a zip", type=["zip"], key="own_hf", max_upload_size=LIMITS.model_zip_bytes // MB,
-                              help="config.json + model.safetensors (+ preprocessor_config.json), as save_pretrained "
-                                   "writes them. Pickled .bin weights and custom code (auto_map) are refused.")
-        return up, {}
-    if fmt == "onnx":
-        up = st.file_uploader("ONNX file", type=["onnx"], key="own_onnx", max_upload_size=LIMITS.onnx_bytes // MB,
-                              help="Converted to a differentiable torch module (onnx2torch): every explainer works on "
-                                   "it, white-box ones too. Weights must be inside the file.")
-        side = int(st.number_input("Input size (0: as exported)", 0, 4096, 0, step=16, key="own_onnx_size"))
-        mean = _floats(st.text_input("Mean (R, G, B)", "0.485, 0.456, 0.406", key="own_onnx_mean"), (0.485, 0.456, 0.406))
-        std = _floats(st.text_input("Std (R, G, B)", "0.229, 0.224, 0.225", key="own_onnx_std"), (0.229, 0.224, 0.225))
-        return up, {"input_size": (side, side) if side else None, "mean": mean, "std": std}
-    if fmt == "torchscript":
-        up = st.file_uploader("TorchScript file", type=["pt", "pth"], key="own_ts", max_upload_size=mb,
-                              help="Enabled by the operator of this server: the file's own program is run.")
-        return up, {}
-    up = st.file_uploader("Checkpoint: a state dict", type=["pth", "pt", "safetensors", "bin"], key="own_ckpt",
-                          max_upload_size=mb, help="Saved with torch.save(model.state_dict(), path) or safetensors. "
-                                                   "Loaded with weights_only=True: pickled objects are refused, never run.")
-    arch = st.selectbox("Architecture", [*xc.ARCHITECTURES, "timm"], key="own_arch",
-                        format_func=lambda a: "timm model (type its name)…" if a == "timm" else a)
-    if arch == "timm":
-        missing = xc.models.missing_packages("timm")
-        if missing:
-            st.warning("timm models need the optional package timm: run `pip install timm` on the server.", icon="📦")
-        arch = "timm/" + st.text_input("timm model name", "resnet50", key="own_timm").strip()
-    n = int(st.number_input("Number of classes", 1, 100_000, 1000, step=1, key="own_classes"))
-    return up, {"architecture": arch, "num_classes": n}
-
-
-def _own_model() -> tuple[xc.ModelSpec, str]:
-    fmt = _format()
-    up, options = _own_options(fmt)
-    labels_file = st.file_uploader("Class names (optional)", type=["txt", "json"], key="own_labels",
-                                   max_upload_size=max(1, LIMITS.labels_bytes // MB),
-                                   help="One name per line, a JSON list, or a JSON {index: name} object.")
-    if up is None:
-        return _fallback("Upload a model file to explain your own model.")
-    try:
-        data = up.getvalue()
-        labels = labels_file.getvalue() if labels_file else None
-        labels_digest = services.bytes_digest(labels) if labels is not None else None
-        digest = services.bytes_digest(data)
-        opts = tuple(sorted((k, v) for k, v in options.items() if v is not None))
-        spec = services.uploaded_model(digest, up.name, opts, labels_digest, data, labels)
-    except Exception as e:  # noqa: BLE001 - any failure of an upload is one message, never a traceback
-        report(e, "Loading the model")
-        return _fallback("")
-    st.success(f"Loaded {up.name}")
-    return spec, f"upload:{digest}:{services.bytes_digest(repr(opts).encode())}:{labels_digest}"
-
-
-def _capabilities(ctx_wb: xc.Workbench, key: str, digest: str, img) -> None:  # noqa: ANN001 - an RGB array
-    """For an uploaded model: what works on it and its top-5 on the current image, before any explanation."""
-    with st.expander("What works on this model", expanded=True):
-        probs = services.predictions(key, digest, ctx_wb, img)
-        spec = ctx_wb.model
-        top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
-        st.caption("Top-5 on this image: " + "; ".join(f"{spec.label(i)} {probs[i]:.1%}" for i in top))
-        rows = services.capabilities(key, spec)
-        st.caption("✅ " + ", ".join(c.title for c in rows if c.applies))
-        for c in rows:
-            if not c.applies:
-                st.caption(f"— **{c.title}**: {c.why}")
-
-
 def _model(names: list[str]) -> tuple[xc.ModelSpec, str]:
     choice = st.selectbox("Model", [*names, OWN], key="model_choice",
                           format_func=lambda n: "Your own model (upload)…" if n == OWN else xc.model_title(n))
     if choice == OWN:
-        return _own_model()
+        return own_model_picker.render()
     status = xc.model_status(choice)
     if status is not None:
         st.warning(status, icon="📦")
@@ -135,15 +35,15 @@ def _model(names: list[str]) -> tuple[xc.ModelSpec, str]:
                 return services.downloaded_model(choice), choice
             except xc.XaiError as e:
                 st.error(str(e))
-        return _fallback("")
+        return own_model_picker.fallback("")
     try:
         return services.model(choice), choice
     except Exception as e:  # noqa: BLE001
         report(e, f"Loading {choice}")
-        return _fallback("")
+        return own_model_picker.fallback("")
 
 
-def _upload() -> tuple | None:
+def _upload() -> Upload | None:
     up = st.file_uploader("Upload an image", type=IMAGE_TYPES, key="image_upload",
                           max_upload_size=LIMITS.upload_bytes // MB,
                           help=f"PNG, JPEG, WebP, TIFF, BMP or GIF, up to {LIMITS.image_pixels / 1e6:.0f} megapixels. "
@@ -156,14 +56,15 @@ def _upload() -> tuple | None:
         except Exception as e:  # noqa: BLE001
             report(e, "Reading the image")
         else:
-            kept = (img, up.name, images.image_digest(img), notes)
+            kept = links.keep(img, up.name, notes)  # private: named by a random share token, not by its pixels
             st.session_state[LAST_IMAGE] = kept
-            links.kept_uploads().put(kept[2], kept)
             return kept
     kept = st.session_state.get(LAST_IMAGE)
-    if kept is not None:
-        st.caption(f"Still showing the last image that loaded ({kept[1]})." if up is not None
-                   else f"Showing {kept[1]}, uploaded earlier in this session.")
+    if not isinstance(kept, Upload):
+        return None
+    name = escape.markdown(kept.name)
+    st.caption(f"Still showing the last image that loaded ({name})." if up is not None
+               else f"Showing {name}, uploaded earlier in this session.")
     return kept
 
 
@@ -172,10 +73,10 @@ def _image() -> tuple:
     if source == "Upload":
         kept = _upload()
         if kept is not None:
-            return (*kept, "upload")
+            return kept.image, kept.name, kept.digest, kept.notes, "upload", kept.token
     name = st.selectbox("Sample image", images.sample_names(), key="sample_name", disabled=source == "Upload")
     img, digest = services.sample(name)
-    return img, name, digest, [], "sample"
+    return img, name, digest, [], "sample", ""
 
 
 def _options(on_cpu: bool) -> xc.RunOptions:
@@ -194,6 +95,7 @@ def _options(on_cpu: bool) -> xc.RunOptions:
 def render() -> Context:
     """Draw the sidebar, store this run's :class:`Context` in the session and return it."""
     services.threads()  # before the badge reads the thread count, whichever page opens first
+    upload_urls.install()  # a rerun right after a file is chosen must not drop its upload (see upload_urls)
     names = xc.list_models()
     links.restore(names)
     with st.sidebar:
@@ -203,17 +105,17 @@ def render() -> Context:
         st.badge(device, icon="🖥️" if on_cpu else "⚡", color="gray" if on_cpu else "green")
         options = _options(on_cpu)
         spec, key = _model(names)
-        img, name, digest, notes, source = _image()
-        st.image(img, caption=f"{name} · {img.shape[1]}×{img.shape[0]}", width="stretch")
+        img, name, digest, notes, source, token = _image()
+        st.image(img, caption=f"{escape.markdown(name)} · {img.shape[1]}×{img.shape[0]}", width="stretch")
         for n in notes:
-            st.caption(f"ℹ️ {n}")
+            st.caption(f"ℹ️ {escape.markdown(n, 400)}")
         if key.startswith("upload:"):
-            _capabilities(xc.Workbench(spec, options), key, digest, img)
+            own_model_picker.capabilities(xc.Workbench(spec, options), key, digest, img)
         with st.expander("About this model"):
-            st.caption(f"{spec.title}: {spec.num_classes} classes, input {spec.input_size[1]}×{spec.input_size[0]}. "
-                       f"{spec.provenance}")
+            about = f"{spec.title}: {spec.num_classes} classes, input {spec.input_size[1]}×{spec.input_size[0]}. "
+            st.caption(escape.markdown(escape.no_paths(about + spec.provenance), 600))
         limits_view.render()
-    ctx = Context(xc.Workbench(spec, options), key, img, name, digest, notes, source)
+    ctx = Context(xc.Workbench(spec, options), key, img, name, digest, notes, source, token)
     links.adopt_target(ctx)
     links.publish(ctx)
     st.session_state[CONTEXT] = ctx

@@ -3,8 +3,8 @@
 import streamlit as st
 
 import xai_core as xc
+from ui import escape, evaluation_set, maps, report_button, services, state, widgets
 from ui import evaluation as ev
-from ui import evaluation_set, maps, report_button, services, state, widgets
 from ui.errors import report as report_error
 from xai_core import metrics
 
@@ -80,7 +80,7 @@ with one:
                             on_select=lambda: ev.take_drawn_box(st.session_state[fig_key], image, box_key))
             region = metrics.box_region((H, W), box)
         else:
-            st.image(image, caption=ctx.image_name, width="stretch")
+            st.image(image, caption=escape.markdown(ctx.image_name), width="stretch")
 
     if not chosen and not use_refs:
         st.info("Pick at least one explainer, or switch the reference maps on.")
@@ -119,7 +119,8 @@ with one:
     stop_slot.empty()
     ev.show_report(report, set(refs), image_name=ctx.image_name)
     region_key = services.bytes_digest(region.tobytes()) if region is not None else None
-    report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key))
+    report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key), region=region,
+                                      region_kind=mode.lower())
     ev.show_stability(ctx, key, image, found, target, curve_ids, mparams, seed, slot)
 
 with many:

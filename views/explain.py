@@ -4,14 +4,17 @@ and compare, present full screen, copy a link to the view, download a report or 
 import streamlit as st
 
 import xai_core as xc
-from ui import cards, figures, links, maps, pins, present, report_button, services, state, widgets
+from ui import cards, escape, figures, links, maps, pins, present, report_button, services, state, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
+# What the visitor picked here survives a visit to another page (Streamlit drops the state of undrawn widgets).
+KEPT = ("explainers", "seed", "alpha", "cmap", "ncols", "edit_kind", "edit_x", "edit_y")
 ctx = state.current()
 model = ctx.model
 if links.adopt_view(model.id):  # a copied link: its explainers, parameters and seed become the widgets' values
     st.rerun()
+state.restore_widgets("explain")
 
 head, switch = st.columns([4, 1], vertical_alignment="bottom")
 head.title("Explain a prediction")
@@ -31,7 +34,7 @@ if "explainers" in st.session_state:  # picks made for another model keep only w
     st.session_state["explainers"] = [m for m in st.session_state["explainers"] if m in specs]
 
 with controls:
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.columns([1, 1], gap="large")  # wide enough for three explainer chips
     with left:
         st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
                         config={"displayModeBar": False})
@@ -40,7 +43,8 @@ with controls:
         chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
                                 default=None if "explainers" in st.session_state else [m for m in DEFAULTS if m in specs],
                                 key="explainers",
-                                format_func=lambda i: f"{specs[i].title} · {specs[i].family}")
+                                format_func=lambda i: specs[i].title,
+                                help="Sorted by family: " + ", ".join(dict.fromkeys(s.family for s in specs.values())))
         with st.expander("Display and seed"):
             c1, c2 = st.columns(2)
             alpha = c1.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="alpha")
@@ -49,21 +53,23 @@ with controls:
             seed = int(c2.number_input("Seed (stochastic methods)", 0, 2**31 - 1, key="seed"))
             st.caption("Signed maps (Input × Gradient, Integrated Gradients, CAM) use blue for negative and red for "
                        "positive evidence.")
+    params = {}
+    if chosen:
+        param_cols = st.columns(min(len(chosen), 4))
+        for i, mid in enumerate(chosen):
+            with param_cols[i % len(param_cols)]:
+                params[mid] = widgets.params_for(specs[mid], model)
+    state.keep_widgets("explain", KEPT, prefixes=("param:",))
     if not chosen:
         st.info("Pick at least one explainer above.")
         st.stop()
-    param_cols = st.columns(min(len(chosen), 4))
-    params = {}
-    for i, mid in enumerate(chosen):
-        with param_cols[i % len(param_cols)]:
-            params[mid] = widgets.params_for(specs[mid], model)
 
 st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target, "seed": seed,
                                   "digest": ctx.digest}
 links.publish_view(chosen, params, seed)
 if presenting:
     ncols = min(len(chosen), 4)
-    st.markdown(f"### {model.label(target)} (p = {probs[target]:.1%}) · {model.title}"
+    st.markdown(f"### {escape.markdown(model.label(target))} (p = {probs[target]:.1%}) · {escape.markdown(model.title)}"
                 + (f" · {edit_label}" if edit_label else ""))
 else:
     st.divider()
@@ -122,9 +128,10 @@ if results:
                            mime="image/png", key="download_grid")
         report_button.explanation_downloads(ctx, image, digest, results, alpha, cmap, {"class": model.label(target),
                                                                                        "image edit": edit_label or "none"})
-        st.caption(f"Explaining **{model.label(target)}** (p={probs[target]:.1%}) with {model.title}.")
+        st.caption(f"Explaining **{escape.markdown(model.label(target))}** (p={probs[target]:.1%}) with "
+                   f"{escape.markdown(model.title)}.")
         with st.expander("🔗 Copy a link to this view"):
             st.code(links.share_url(), language=None)
             st.caption("Opens this page with the same model, image, class, explainers, parameters and seed (an image "
-                       "edit is not part of the link). An uploaded image is named by its digest: after a server restart, "
-                       "upload it again.")
+                       "edit is not part of the link). An uploaded image is named by a random token made for your upload: "
+                       "only people you give this link to can open it; after a server restart, upload it again.")

@@ -3,7 +3,7 @@ and a predict-then-reveal quiz. Deep link to a lesson: ``/learn?lesson=<id>`` (i
 
 import streamlit as st
 
-from ui import cards, lesson_gradients, lesson_maps, links, quiz, services, state
+from ui import cards, escape, lesson_gradients, lesson_maps, links, quiz, services, state
 from xai_core import lessons
 
 ctx = state.current()
@@ -32,7 +32,7 @@ st.subheader(item.title)
 st.caption(f"{item.idea}  \n📄 {item.reference}")
 probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, ctx.image)
 target = state.target(ctx, int(probs.argmax()))
-st.caption(f"Explaining **{ctx.model.label(target)}** (p = {probs[target]:.1%}) on {ctx.image_name} with "
+st.caption(f"Explaining **{ctx.model.label(target)}** (p = {probs[target]:.1%}) on {escape.markdown(ctx.image_name)} with "
            f"{ctx.model.title}; the class is the one picked on the Explain page.")
 if pick == "shattered":
     lesson_gradients.shattered(ctx, target)

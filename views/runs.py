@@ -9,6 +9,7 @@ from ui import jobs, state
 from ui import runs_view as rv
 from xai_core import batch
 from xai_core.batch import results
+from xai_core.untrusted.paths import scrub
 
 ctx = state.current()
 st.title("Runs: explanations over a whole dataset")
@@ -23,26 +24,32 @@ with start:
         st.info("Runs started here use a model from the picker; run `xai-batch --model-file …` for your own model.")
     elif config is not None:
         jobs.panel("runs_job", "Start the run", lambda: lambda progress: batch.run(config, model=ctx.model,
-                   progress=progress, show_bar=False), lambda s: st.success(batch.summary_text(s)), title="Batch run")
+                   progress=progress, show_bar=False), lambda s: st.success(batch.summary_text(s, rv.run_name(config.out))),
+                   title="Batch run")
 
 with browse:
     known = results.list_runs(rv.runs_root())
     pick = st.selectbox("Runs found", known, index=None, key="runs_pick", placeholder="choose a run…") if known else None
-    typed = st.text_input(f"…or a run folder inside {rv.runs_root()}", key="runs_path")
+    typed = st.text_input("…or a run folder (its name inside the runs folder)", key="runs_path")
     chosen = typed or pick
     if not chosen:
-        st.info(f"No run open. Start one in the next tab, or run `xai-batch FOLDER --out {rv.RUNS_ROOT}/NAME`.")
+        st.info("No run open. Start one in the next tab, or run `xai-batch FOLDER --out $XAI_RUNS_ROOT/NAME` on the "
+                "server.")
         st.stop()
     run = rv.open_run(chosen)
-    meta = run.meta
-    st.caption(f"{meta.get('items', run.table['item'].nunique())} images · model {meta['model']['title']} · "
+    st.caption(f"{run.table['item'].nunique()} images · model {run.model_title} · "
                f"{'finished' if run.finished else 'not finished (resume it with the same command)'}")
 
     t = run.table
     classes = sorted(t["label_name"].fillna(t["prediction_name"]).dropna().unique())
     f1, f2, f3 = st.columns(3)
     cls = f1.multiselect("Class", classes, key="runs_cls")
-    correct = f2.radio("Prediction", ["all", "correct", "wrong"], horizontal=True, key="runs_correct")
+    options = rv.correct_options(run)
+    if len(options) > 1:
+        correct = f2.radio("Prediction", options, horizontal=True, key="runs_correct")
+    else:  # nothing labelled: correctness is unknown, not false
+        correct = "all"
+        f2.caption("No image of this run has a label, so whether a prediction is correct is unknown.")
     expl = f3.multiselect("Explainer", sorted(t["explainer"].unique()), key="runs_expl")
     m1, m2 = st.columns([1, 2])
     metric = m1.selectbox("Filter on a metric", run.metrics, index=None, key="runs_metric",
@@ -59,6 +66,7 @@ with browse:
     elif order == "most uncertain first":
         view = results.most_uncertain(view)
     shown = view[[c for c in [*rv.SHOWN, *run.metrics, "error"] if c in view]].reset_index(drop=True)
+    shown["error"] = shown["error"].map(lambda e: scrub(e) if isinstance(e, str) else e).astype("string")
     st.caption(f"{len(shown)} of {len(t)} rows · click a row to see the image and its maps; click a header to sort.")
     picked = st.dataframe(shown, key="runs_table", on_select="rerun", selection_mode="single-row", hide_index=True,
                           column_config=rv.columns(run), height=320)

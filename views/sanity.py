@@ -1,15 +1,20 @@
 """Sanity page: do the explanations depend on the model at all? Model randomisation (Adebayo et al. 2018) and the
-random-logit check (Sixt et al. 2020), each over several seeds; and the attack on explanations."""
+random-logit check (Sixt et al. 2020), each over several seeds; and the attack on explanations.
+
+Nothing heavy runs on opening the page: each part is drawn only when picked, states what a run will cost and
+computes on its Run button; results come from the cache afterwards. Every part explains the session's class (the
+one picked on Explain or Evaluate; top-1 until then)."""
 
 import streamlit as st
 
 import xai_core as xc
-from ui import attack_view, maps, sanity_view, services, state, widgets
+from ui import attack_view, sanity_runs, sanity_view, services, state, widgets
 from ui.evaluation import explainer_titles
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
-SEEDS = 3  # default seed count: about 3× the cost of one seed (see README for the timing on a 2-core CPU)
+SEEDS = 3  # default seed count: about 3× the cost of one seed (the page states the cost before a run)
+PARTS = {"randomisation": "🎲 Model randomisation", "random_logit": "🔀 Random logit", "attack": "🎯 Attack an explanation"}
 ctx = state.current()
 image = ctx.image
 
@@ -18,6 +23,17 @@ st.caption("An explanation of a model should change when the model is destroyed,
            "explained. Adebayo et al. (2018) found that some popular methods barely change — they show edges of the "
            "image, not what the model learnt. The edge detector is a row for comparison: it ignores the model by "
            f"construction. Maps are compared with {sanity.MEASURE} at {sanity.RESOLUTION}.")
+
+for k in ("sanity_explainers", "sanity_seeds", "sanity_seed", "sanity_mode", "sanity_stages"):
+    if k in st.session_state:  # keep a part's settings while another part is open (its widgets are not drawn)
+        st.session_state[k] = st.session_state[k]
+probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, image)
+target = state.target_box(ctx, probs, "Class to explain", "sanity_target")
+part = st.segmented_control("Part", list(PARTS), format_func=PARTS.get, default="randomisation", key="sanity_part",
+                            label_visibility="collapsed") or "randomisation"
+if part == "attack":
+    attack_view.render(ctx, target)
+    st.stop()
 
 titles = explainer_titles()
 choice = st.session_state.get(state.CHOICE, {})
@@ -30,46 +46,51 @@ base_seed = int(c3.number_input("Base seed", 0, 2**31 - 1, 0, key="sanity_seed",
                                 help="Seeds used: this one and the next ones."))
 params = choice.get("params", {})
 explained = [(m, params.get(m, {})) for m in chosen]
-request_keys = tuple(xc.ExplainRequest.make(m, None, p, base_seed).key for m, p in explained)
+request_keys = tuple(xc.ExplainRequest.make(m, target, p, base_seed).key for m, p in explained)
+size = ctx.model.input_size
 
-randomisation, logit_tab, attack = st.tabs(["🎲 Model randomisation", "🔀 Random logit",
-                                               "🎯 Attack an explanation"])
-with attack:
-    attack_view.render(ctx)
-with logit_tab:
+if part == "random_logit":
     st.caption(f"Explain {n_seeds} randomly drawn other class(es) of the same image with the same model: a map "
                "that explains the class should change. 📄 " + sanity.RANDOM_LOGIT_REFERENCE)
-    if chosen:
-        key = ("random_logit", ctx.model_key, ctx.digest, ctx.options.result_key, request_keys, n_seeds, base_seed)
-        bar = widgets.LazyProgress(st.empty(), "Explaining random classes")
-        try:
-            logit_report = services.memo(key, lambda: sanity.random_logit(ctx.workbench, image, explained, seeds=n_seeds,
-                                                                          seed=base_seed, progress=bar))
-            bar.clear()
-            sanity_view.show_random_logit(logit_report, image)
-        except xc.XaiError as err:
-            st.error(str(err))
-with randomisation:
-    c1, c2 = st.columns([1, 2])
-    mode = c1.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
-                    help="Cascading: each column randomises one more group of layers, from the logits down. "
-                         "Independent: each column randomises only that group.")
-    n_stages = c2.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
     if not chosen:
         st.info("Pick at least one explainer.")
         st.stop()
-    key = ("sanity", ctx.model_key, ctx.digest, ctx.options.result_key, request_keys, mode, n_stages, n_seeds, base_seed)
-    stop_slot = st.empty()
-    if not maps.stop_control(key, [] if services.store().get(key) is not None else ["the sanity check"], stop_slot):
+    key = ("random_logit", ctx.model_key, ctx.digest, ctx.options.result_key, target, request_keys, n_seeds, base_seed)
+    cost = sanity.random_logit_cost(explained, seeds=n_seeds, input_size=size)
+    if not sanity_runs.ready(key, cost, ctx.model_key, "▶️ Run the random-logit check", "sanity_logit_run"):
         st.stop()
-    bar = widgets.LazyProgress(st.empty(), f"Randomising and explaining ({n_seeds} seeds)")
+    bar = widgets.LazyProgress(st.empty(), "Explaining random classes")
     try:
-        report = services.memo(key, lambda: sanity.model_randomisation(ctx.workbench, image, explained, mode=mode,
-                                                                       n_stages=n_stages, seeds=n_seeds,
-                                                                       seed=base_seed, progress=bar))
+        logit_report = sanity_runs.compute(key, cost, ctx.model_key, lambda: sanity.random_logit(
+            ctx.workbench, image, explained, target=target, seeds=n_seeds, seed=base_seed, progress=bar),
+            "sanity_logit_stop")
     except xc.XaiError as err:
         st.error(str(err))
         st.stop()
     bar.clear()
-    stop_slot.empty()
-    sanity_view.show(ctx, report, image, ctx.digest)
+    sanity_view.show_random_logit(logit_report, image)
+    st.stop()
+
+c1, c2 = st.columns([1, 2])
+mode = c1.radio("Randomisation", ["cascading", "independent"], key="sanity_mode",
+                help="Cascading: each column randomises one more group of layers, from the logits down. "
+                     "Independent: each column randomises only that group.")
+n_stages = c2.slider("Stages", 2, 8, 5, key="sanity_stages", help="Columns after the trained model.")
+if not chosen:
+    st.info("Pick at least one explainer.")
+    st.stop()
+key = ("sanity", ctx.model_key, ctx.digest, ctx.options.result_key, target, request_keys, mode, n_stages, n_seeds,
+       base_seed)
+cost = sanity.randomisation_cost(explained, n_stages=n_stages, seeds=n_seeds, input_size=size)
+if not sanity_runs.ready(key, cost, ctx.model_key, "▶️ Run the randomisation", "sanity_run"):
+    st.stop()
+bar = widgets.LazyProgress(st.empty(), f"Randomising and explaining ({n_seeds} seeds)")
+try:
+    report = sanity_runs.compute(key, cost, ctx.model_key, lambda: sanity.model_randomisation(
+        ctx.workbench, image, explained, mode=mode, n_stages=n_stages, target=target, seeds=n_seeds, seed=base_seed,
+        progress=bar), "sanity_stop")
+except xc.XaiError as err:
+    st.error(str(err))
+    st.stop()
+bar.clear()
+sanity_view.show(ctx, report, image, ctx.digest)

@@ -23,5 +23,9 @@ class ExplainerError(XaiError):
     """An explainer cannot run on this model/input (e.g. CAM without a GAP-linear head)."""
 
 
+class RunError(XaiError):
+    """A batch run's inputs or run folder cannot be read: a path outside its root, a damaged or oversized file."""
+
+
 class Cancelled(XaiError):
     """A long run was stopped by the user between two batches."""

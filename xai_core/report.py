@@ -23,6 +23,7 @@ import numpy as np
 from .models.spec import ModelSpec
 from .render import overlay, to_png
 from .request import Explanation
+from .untrusted.paths import scrub
 
 PACKAGES = ("torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "streamlit", "plotly")
 
@@ -75,8 +76,9 @@ def versions() -> dict[str, str]:
 
 
 def provenance(model: ModelSpec) -> dict[str, str]:
-    """Where the model comes from and which weights exactly (content fingerprint)."""
-    return {"id": model.id, "title": model.title, "provenance": model.provenance or "not recorded",
+    """Where the model comes from and which weights exactly (content fingerprint); a server path in it (the hub
+    cache, the wheel's folder) is reduced to its file name: reports are handed to visitors."""
+    return {"id": model.id, "title": scrub(model.title), "provenance": scrub(model.provenance or "not recorded"),
             "weights fingerprint": model.fingerprint(), "classes": str(model.num_classes),
             "input size": f"{model.input_size[1]}×{model.input_size[0]}"}
 
@@ -107,6 +109,26 @@ def curve_charts(curves: dict[tuple[str, str], Any], y_label: str = "class proba
         chart = charts.setdefault(metric, Chart(metric, c.x_label, y_label, []))
         chart.series.append(Series(f"{name} ({c.value:.3g})", list(np.asarray(c.xs, float)), list(np.asarray(c.probs, float))))
     return list(charts.values())
+
+
+def region_record(image: np.ndarray, region: np.ndarray | None, kind: str) -> tuple[dict[str, str], list[Picture]]:
+    """What the localisation metrics scored against, for a report: the settings lines (a box as x0, y0, x1, y1 in
+    image pixels, x1/y1 exclusive, and its share of the image; a mask's share and bounding box) and a picture of the
+    region over the image. ``kind`` is 'box' or 'mask'; no region: says the localisation metrics were not scored."""
+    if region is None or not region.any():
+        return {"object region": "none (pointing game, IoU and relevance mass not scored)"}, []
+    h, w = region.shape
+    rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
+    x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    share = f"{region.mean():.1%} of the {w}×{h} image ({int(region.sum())} pixels)"
+    if kind == "box":
+        out = {"object region": "box", "box (x0, y0, x1, y1), image pixels": f"({x0}, {y0}, {x1}, {y1})",
+               "box share of the image": share}
+    else:
+        out = {"object region": "uploaded mask", "mask share of the image": share,
+               "mask bounding box (x0, y0, x1, y1), image pixels": f"({x0}, {y0}, {x1}, {y1})"}
+    shown = (np.asarray(image, np.float32) * np.where(region[..., None], 1.0, 0.35)).astype(np.uint8)
+    return out, [Picture(f"Object region ({out['object region']})", to_png(shown), "scored against; dimmed outside")]
 
 
 def _uri(png: bytes) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from ..errors import XaiError
 from ..metrics.registry import get_metric
 from ..request import ExplainRequest
+from ..untrusted.paths import PathError, inside
 from .source import ModelSource
 
 DEFAULT_METRICS = ("deletion", "insertion", "pointing_game", "iou", "relevance_mass")
@@ -25,7 +27,8 @@ TARGET_MODES = ("label", "top1")
 class BatchConfig:
     """``inputs``: a folder of images, an ImageFolder class tree, or a CSV (path,target,x0,y0,x1,y1);
     ``explainers``: (method id, parameters); ``target``: ``label`` (the item's class where known, else top-1),
-    ``top1`` or a class index; ``ray``: None (local), ``local`` or a cluster address."""
+    ``top1`` or a class index; ``ray``: None (local), ``local`` or a cluster address; ``inputs_root``: the folder no
+    input may leave (a symlink, a CSV row with ``..`` or an absolute path), default the inputs themselves."""
 
     inputs: str
     out: str
@@ -40,6 +43,7 @@ class BatchConfig:
     ray: str | None = None
     workers: int = 2
     device: str | None = None
+    inputs_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_MODES and not str(self.target).isdigit():
@@ -123,13 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _under(env: str, text: str, what: str) -> tuple[str, str | None]:
+    """``text`` resolved, inside ``$env`` when the operator set it (a server's roots); else the argument itself is
+    its own root (the CLI run by the operator)."""
+    root = os.environ.get(env)
+    if not root:
+        return str(Path(text).resolve()), None
+    try:
+        return str(inside(root, text, f"{what} must lie inside ${env}; give a path inside it.")), str(Path(root).resolve())
+    except PathError as e:
+        raise XaiError(str(e)) from None
+
+
 def from_args(ns: argparse.Namespace) -> BatchConfig:
     try:
         seeds = tuple(int(s) for s in ns.seeds.split(",") if s.strip())
     except ValueError:
         raise XaiError(f"--seeds must be whole numbers separated by commas; got {ns.seeds!r}.") from None
+    inputs, inputs_root = _under("XAI_INPUTS_ROOT", ns.inputs, "The inputs")
+    out, _ = _under("XAI_RUNS_ROOT", ns.out, "--out")
     return BatchConfig(
-        inputs=str(Path(ns.inputs).resolve()), out=str(Path(ns.out).resolve()), model=ModelSource.from_args(ns),
+        inputs=inputs, out=out, inputs_root=inputs_root, model=ModelSource.from_args(ns),
         explainers=tuple(parse_spec(e) for e in (ns.explainer or ["gradcam"])),
         metrics=tuple(m.strip() for m in ns.metrics.split(",") if m.strip()),
         metric_params=tuple(sorted(parse_spec(m) for m in ns.metric)), target=ns.target, seeds=seeds,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,23 +27,56 @@ from ..errors import ImageError
 from ..images import decode_image, downscale
 from ..metrics.sets import IMAGE_EXT
 from ..untrusted.limits import LIMITS, Limits
+from ..untrusted.messages import shown
+from ..untrusted.paths import PathError, inside, relative
+from ..untrusted.runfiles import read_file
 
 Box = tuple[float, float, float, float]
+INPUTS_REFUSAL = "Inputs are read from the inputs folder only; give a folder or CSV inside it (e.g. its name)."
 
 
 @dataclass(frozen=True)
 class Item:
-    """One input: ``key`` (its path relative to the inputs, unique), the file, its class if known, its box if any."""
+    """One input: ``key`` (its path relative to the inputs, unique), the file, its class if known, its box if any,
+    and the folder it must stay inside (``root``; checked again when the file is read)."""
 
     key: str
     path: str
     label: int | None = None
     box: Box | None = None
+    root: str | None = None
 
 
-def _images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXT
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+def _inside(root: Path, text: str, refusal: str, base: Path | None = None) -> Path:
+    try:
+        return inside(root, text, refusal, base=base)
+    except PathError as e:
+        raise ImageError(str(e)) from None
+
+
+def _images(top: Path, root: Path, limits: Limits) -> list[Path]:
+    """Image files under ``top`` (hidden ones left out), sorted; a link (file or folder) that leads out of ``root``
+    is refused, a linked folder inside it is not walked twice."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(top, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            if (here / d).is_symlink():
+                rel = (here / d).relative_to(top).as_posix()
+                _inside(root, str(here / d), f"The inputs hold '{shown(rel)}', a link to a folder outside the inputs "
+                                             "folder; copy the images in instead of linking them.")
+        for f in files:
+            p = here / f
+            if f.startswith(".") or p.suffix.lower() not in IMAGE_EXT:
+                continue
+            real = _inside(root, str(p), f"The inputs hold '{shown(p.relative_to(top).as_posix())}', a link to a file "
+                                         "outside the inputs folder; copy the file in instead of linking it.")
+            if real.is_file():
+                found.append(p)
+            if len(found) > limits.run_rows:
+                raise ImageError(f"The inputs hold more than {limits.run_rows:,} images; split them into several runs.")
+    return sorted(found)
 
 
 def _class_index(names: list[str], labels: list[str]) -> dict[str, int]:
@@ -63,15 +97,17 @@ def _target(text: str, labels: list[str], line: int) -> int | None:
     low = [lab.lower() for lab in labels]
     if text.lower() in low:
         return low.index(text.lower())
-    raise ImageError(f"CSV line {line}: the target {text[:60]!r} is neither a class index below {len(labels)} nor one of "
-                     "the model's class names; correct it or leave it empty (top-1 is explained).")
+    raise ImageError(f"CSV line {line}: the target is neither a class index below {len(labels)} nor one of the model's "
+                     "class names; correct it or leave it empty (top-1 is explained).")
 
 
-def read_csv(path: Path, labels: list[str], *, limits: Limits = LIMITS) -> list[Item]:
-    """Rows ``path,target,x0,y0,x1,y1`` of a CSV file, bounded like an uploaded box CSV."""
-    data = path.read_bytes()
-    if len(data) > limits.upload_bytes:
-        raise ImageError(f"The CSV {path.name} is over {limits.upload_bytes // 2**20} MB; split it into several runs.")
+def read_csv(path: Path, labels: list[str], *, root: str | Path | None = None, limits: Limits = LIMITS) -> list[Item]:
+    """Rows ``path,target,x0,y0,x1,y1`` of a CSV file, bounded like an uploaded box CSV; every path (relative to the
+    CSV's folder, or absolute) must lie inside ``root`` (default: the CSV's folder)."""
+    path = Path(path).resolve()
+    base = Path(root).resolve() if root is not None else path.parent
+    name = f"the CSV {shown(path.name)}"
+    data = read_file(base, path, limits.run_file_bytes, name, ImageError)
     items: dict[str, Item] = {}
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig", "replace")))
     try:
@@ -92,40 +128,57 @@ def read_csv(path: Path, labels: list[str], *, limits: Limits = LIMITS) -> list[
                     if len(box) != 4 or not all(math.isfinite(v) and abs(v) <= limits.image_pixels for v in box):
                         raise ValueError
                 except ValueError:
-                    raise ImageError(f"CSV line {i}: the box should be four pixel positions x0,y0,x1,y1; got "
-                                     f"{','.join(row[2:6])[:80]!r}.") from None
-            p = (path.parent / row[0]).resolve()
-            items[row[0]] = Item(row[0], str(p), _target(row[1] if len(row) > 1 else "", labels, i), box)
-    except csv.Error as e:
-        raise ImageError(f"CSV line {reader.line_num} is not valid CSV ({e}); save it as plain comma-separated text.") from None
+                    raise ImageError(f"CSV line {i}: the box should be four pixel positions x0,y0,x1,y1; correct "
+                                     "the numbers or leave them empty.") from None
+            try:
+                p = inside(base, row[0], f"CSV line {i} names a file outside the inputs folder; give paths inside it "
+                                         "(relative to the CSV's folder).", base=path.parent)
+            except PathError as e:
+                msg = str(e) if str(e).startswith("CSV line") else f"CSV line {i}: {str(e)[:1].lower()}{str(e)[1:]}"
+                raise ImageError(msg) from None
+            key = p.relative_to(base).as_posix()  # the row's file named inside the root, never by its server path
+            items[key] = Item(key, str(p), _target(row[1] if len(row) > 1 else "", labels, i), box, str(base))
+    except csv.Error:
+        raise ImageError(f"CSV line {reader.line_num} is not valid CSV; save it as plain comma-separated text.") from None
     if not items:
-        raise ImageError(f"The CSV {path.name} names no images; write one path,target,x0,y0,x1,y1 row per image.")
+        raise ImageError(f"The CSV {shown(path.name)} names no images; write one path,target,x0,y0,x1,y1 row per image.")
     return list(items.values())
 
 
-def discover(inputs: str | Path, labels: list[str]) -> tuple[list[Item], str]:
-    """The items of ``inputs`` and which layout was read (``folder``, ``classes`` or ``csv``)."""
-    root = Path(inputs)
-    if root.is_file() and root.suffix.lower() == ".csv":
-        return read_csv(root, labels), "csv"
-    if not root.is_dir():
-        raise ImageError(f"{root} is neither a folder of images nor a .csv file.")
-    found = _images(root)
+def discover(inputs: str | Path, labels: list[str], *, root: str | Path | None = None,
+             limits: Limits = LIMITS) -> tuple[list[Item], str]:
+    """The items of ``inputs`` and which layout was read (``folder``, ``classes`` or ``csv``). ``root``: the folder
+    nothing may leave (the server's inputs root); default: ``inputs`` itself (a CSV's own folder)."""
+    given = Path(inputs)
+    if root is not None:
+        given = _inside(Path(root), str(inputs), INPUTS_REFUSAL)
+    name = shown(relative(given, *([root] if root is not None else [])))
+    if given.is_file() and given.suffix.lower() == ".csv":
+        return read_csv(given, labels, root=root, limits=limits), "csv"
+    if not given.is_dir():
+        raise ImageError(f"The inputs '{name}' are neither a folder of images nor a .csv file.")
+    top = Path(root).resolve() if root is not None else given.resolve()
+    folder = given.resolve()
+    found = _images(folder, top, limits)
     if not found:
-        raise ImageError(f"No images ({', '.join(IMAGE_EXT)}) under {root}.")
-    rel = [p.relative_to(root) for p in found]
+        raise ImageError(f"No images ({', '.join(IMAGE_EXT)}) under '{name}'.")
+    for p in found:  # the inputs folder itself may lie under a link: every file must stay inside the root
+        _inside(top, str(p), INPUTS_REFUSAL)
+    rel = [p.relative_to(folder) for p in found]
     if all(len(r.parts) == 2 for r in rel):
         index = _class_index(sorted({r.parts[0] for r in rel}), labels)
-        return [Item(r.as_posix(), str(p), index[r.parts[0]]) for r, p in zip(rel, found, strict=True)], "classes"
-    return [Item(r.as_posix(), str(p)) for r, p in zip(rel, found, strict=True)], "folder"
+        return [Item(r.as_posix(), str(p), index[r.parts[0]], None, str(top)) for r, p in zip(rel, found, strict=True)], \
+            "classes"
+    return [Item(r.as_posix(), str(p), None, None, str(top)) for r, p in zip(rel, found, strict=True)], "folder"
 
 
-def load(item: Item, max_side: int = 1024) -> tuple[np.ndarray, Box | None]:
-    """The item's image (RGB uint8, at most ``max_side`` px) and its box in that image's pixels."""
+def load(item: Item, max_side: int = 1024, *, limits: Limits = LIMITS) -> tuple[np.ndarray, Box | None]:
+    """The item's image (RGB uint8, at most ``max_side`` px) and its box in that image's pixels; the file is read
+    again through its root (a link swapped in since :func:`discover` is refused) and sized before it is read."""
     path = Path(item.path)
-    if not path.is_file():
-        raise ImageError(f"{item.key}: the file does not exist.")
-    full = decode_image(path.read_bytes()).array
+    root = Path(item.root) if item.root else path.parent
+    data = read_file(root, path, limits.upload_bytes, f"the image {shown(item.key)}", ImageError)
+    full = decode_image(data, limits=limits).array
     img = downscale(full, max_side)
     box = item.box
     if box is not None and img.shape != full.shape:

@@ -1,13 +1,15 @@
 """Reading a finished (or interrupted) run folder: the table, a row's maps and thumbnail, summaries, rankings.
 
-Pages open runs by a path typed by a visitor, so :func:`resolve_under` keeps every path inside a configured runs
-root, and every file a row names (shard, thumbnail) is checked to lie inside the run.
+A run folder is as untrusted as an upload (a visitor types its name; anyone who can write there can plant files):
+:func:`resolve_under` keeps every path inside its root (symlinks resolved), every file a row names (shard,
+thumbnail, original image) must lie inside the run (or the inputs root), and every file is read through
+:mod:`xai_core.untrusted.runfiles` (size on disk first, bounded inflation, JSON depth, JPEG-only thumbnails, maps
+without pickles and finite). Every failure is a :class:`RunError` or :class:`ImageError` sentence without a server
+path.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,33 +17,45 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-from ..errors import XaiError
+from ..errors import ImageError, RunError
+from ..images import downscale
 from ..metrics.registry import get_metric, list_metrics
-from .writer import read_parts
+from ..untrusted.limits import LIMITS, Limits
+from ..untrusted.messages import shown
+from ..untrusted.paths import PathError, inside, scrub
+from ..untrusted.raster import decode_image
+from ..untrusted.runfiles import Shard, read_file, read_jpeg, read_json, read_table
+from .writer import allowed_columns, read_parts, typed
 
 _SHARD = re.compile(r"\d{1,9}")
+RUNS_REFUSAL = "Runs are opened from the runs folder only; give a folder inside it (e.g. its name)."
 
 
-def resolve_under(root: str | Path, text: str) -> Path:
-    """``text`` (relative to ``root``, or absolute) as a path that must lie inside ``root``."""
-    base = Path(root).resolve()
-    p = Path(text.strip() or ".")
-    p = (p if p.is_absolute() else base / p).resolve()
-    if p != base and base not in p.parents:
-        raise XaiError(f"Runs are opened from {base} only; give a folder inside it (e.g. its name).")
-    return p
+def resolve_under(root: str | Path, text: str, refusal: str = RUNS_REFUSAL) -> Path:
+    """``text`` (relative to ``root``, or absolute) resolved, symlinks included; it must lie inside ``root``.
+    Every refusal is a :class:`RunError` sentence that names no server path."""
+    try:
+        return inside(root, str(text), refusal)
+    except PathError as e:
+        raise RunError(str(e)) from None
 
 
 def list_runs(root: str | Path) -> list[str]:
-    """Run folders (with a run.json) directly or one level under ``root``, newest first, relative to ``root``."""
+    """Run folders (with a run.json) directly or one level under ``root``, newest first, relative to ``root``; a
+    link leading out of ``root`` is left out."""
     base = Path(root).resolve()
     if not base.is_dir():
         return []
-    found = [p.parent for p in [*base.glob("*/run.json"), *base.glob("*/*/run.json")]]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [p.relative_to(base).as_posix() for p in found]
+    found: list[tuple[float, str]] = []
+    for meta in [*base.glob("*/run.json"), *base.glob("*/*/run.json")]:
+        try:
+            real = meta.resolve()
+            if base in real.parents and real.is_file():
+                found.append((real.stat().st_mtime, meta.parent.relative_to(base).as_posix()))
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return [name for _, name in sorted(found, reverse=True)]
 
 
 @dataclass
@@ -49,55 +63,80 @@ class Run:
     root: Path
     meta: dict[str, Any]
     table: pd.DataFrame
-    _shard: tuple[int, Any] | None = field(default=None, repr=False)
+    limits: Limits = LIMITS
+    _shard: tuple[int, Shard] | None = field(default=None, repr=False)
 
     @property
     def metrics(self) -> list[str]:
         known = {m.id for m in list_metrics()}
-        return [m for m in self.meta.get("config", {}).get("metrics", []) if m in known and m in self.table]
+        listed = self.meta.get("config", {}).get("metrics", [])
+        return [m for m in (listed if isinstance(listed, list) else []) if isinstance(m, str) and m in known
+                and m in self.table]
 
     @property
     def finished(self) -> bool:
         return self.meta.get("status") == "finished"
 
-    def _inside(self, p: Path) -> Path:
-        p = p.resolve()
-        if self.root not in p.parents:
-            raise XaiError("The run's table names a file outside the run folder; the run is damaged.")
-        return p
+    @property
+    def model_title(self) -> str:
+        """The model's title from run.json, as a visitor may see it (server paths reduced to names)."""
+        model = self.meta.get("model")
+        title = model.get("title") if isinstance(model, dict) else None
+        return shown(scrub(str(title)), 120) if title is not None else "unknown"
 
     def map_of(self, row: pd.Series | dict) -> np.ndarray | None:
         """The row's map (float32 at the model's input size), or None for a failed row."""
-        idx, shard = int(row["map_index"]), str(int(row["shard"]))
-        if idx < 0 or not _SHARD.fullmatch(shard):
+        idx, shard = row.get("map_index"), row.get("shard")
+        if pd.isna(idx) or pd.isna(shard) or int(idx) < 0 or not _SHARD.fullmatch(str(int(shard))):
             return None
-        path = self._inside(self.root / "maps" / f"shard-{int(shard):05d}.npz")
-        if self._shard is None or self._shard[0] != int(shard):
-            if self._shard is not None:
-                self._shard[1].close()
-            self._shard = (int(shard), np.load(path))
-        return self._shard[1][str(idx)].astype(np.float32)
+        n = int(shard)
+        if self._shard is None or self._shard[0] != n:
+            self._shard = None
+            self._shard = (n, Shard(self.root / "maps", f"shard-{n:05d}.npz", f"the maps file shard-{n:05d}.npz",
+                                    limits=self.limits))
+        return self._shard[1].get(int(idx))
 
     def thumbnail(self, row: pd.Series | dict) -> np.ndarray | None:
+        """The row's thumbnail: a JPEG inside the run's thumbs folder (any other file is refused)."""
         name = row.get("thumb")
-        if name is None or (isinstance(name, float) and math.isnan(name)) or pd.isna(name):
+        if name is None or pd.isna(name):
             return None
-        path = self._inside(self.root / "thumbs" / str(name))
-        with Image.open(path, formats=["JPEG"]) as im:  # the writer's thumbnails; nothing else is decoded here
-            return np.asarray(im.convert("RGB"))
+        return read_jpeg(self.root / "thumbs", str(name), f"the thumbnail '{shown(str(name))}'", limits=self.limits)
+
+    def source_image(self, row: pd.Series | dict, inputs_root: str | Path, max_side: int = 1024) -> np.ndarray:
+        """The row's original image, read only when its path lies inside ``inputs_root`` (an :class:`ImageError`
+        otherwise, or when it is gone or not an image)."""
+        path = row.get("path")
+        if path is None or pd.isna(path):
+            raise ImageError("The run does not record where the image came from; the thumbnail is shown instead.")
+        data = read_file(Path(inputs_root), str(path), self.limits.upload_bytes, "the run's original image", ImageError)
+        return downscale(decode_image(data, limits=self.limits).array, max_side)
 
 
-def open_run(path: str | Path) -> Run:
+def open_run(path: str | Path, *, limits: Limits = LIMITS) -> Run:
+    """The run folder at ``path`` (resolved; the caller keeps it inside its root): run.json, then the finished table
+    or the parts written so far, every file read through the run-file limits."""
     root = Path(path).resolve()
-    meta_path = root / "run.json"
-    if not meta_path.is_file():
-        raise XaiError(f"{root.name or root} is not a run folder (no run.json); pick a folder written by xai-batch.")
-    meta = json.loads(meta_path.read_text())
+    if not (root / "run.json").is_file():
+        raise RunError(f"{shown(root.name) or 'That folder'} is not a run folder (no run.json); pick a folder written "
+                       "by xai-batch.")
+    meta = read_json(root, "run.json", "the run's run.json", limits=limits)
+    for key in ("config", "model"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise RunError(f"The run's run.json has a {key} that is not an object; the run folder is damaged.")
     results = root / "results.parquet"
-    table = pd.read_parquet(results) if meta.get("status") == "finished" and results.is_file() else read_parts(root)
+    if meta.get("status") == "finished" and results.is_file():
+        table = read_table(root, "results.parquet", allowed_columns(), "the run's results.parquet", limits=limits)
+    else:
+        table = read_parts(root, limits=limits)
     if table.empty:
-        raise XaiError(f"The run in {root.name} has no finished images yet; wait for its first chunk or resume it.")
-    return Run(root, meta, table)
+        raise RunError(f"The run in {shown(root.name)} has no finished images yet; wait for its first chunk or resume "
+                       "it.")
+    if "item" not in table or "explainer" not in table:
+        raise RunError("The run's table has no item or explainer column; the run folder is damaged.")
+    listed = meta.get("config", {}).get("metrics", [])
+    metrics = [m for m in listed if isinstance(m, str)] if isinstance(listed, list) else []
+    return Run(root, meta, typed(table, metrics), limits)
 
 
 def per_class(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

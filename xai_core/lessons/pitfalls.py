@@ -1,5 +1,5 @@
-"""Lesson 5: pitfalls shown, not told — per-map scaling hiding magnitude, randomised weights still giving edge-like
-maps, and deletion preferring scattered maps."""
+"""Lesson 5: pitfalls shown, not told — per-map scaling hiding magnitude, a map that survives randomising the
+weights it claims to explain, and deletion preferring scattered maps."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import cv2
 import numpy as np
 
 from ..metrics.evaluate import evaluate
-from ..metrics.reference_maps import edge_map, random_map
+from ..metrics.reference_maps import random_map
+from ..registry import get_explainer
 from ..request import ExplainRequest, Explanation
-from ..sanity.randomise import randomised, weighted_layers
+from ..sanity.check import copy_seed
+from ..sanity.randomise import randomised, stages, weighted_layers
+from ..sanity.similarity import spearman_abs
 from ..workbench import Workbench
-from .common import rank_correlation
 
 
 @dataclass
@@ -43,29 +45,32 @@ def shared_scale(maps: list[np.ndarray]) -> list[np.ndarray]:
 
 @dataclass
 class RandomisedMaps:
-    """A map of the trained model and of a copy with every weighted layer re-initialised, and how much each
-    resembles the model-free edge detector (Spearman)."""
+    """Maps of the trained model and of a copy whose logit layer (``layers``) is re-initialised, per method, with
+    their Spearman ρ of |map| (the sanity check's measure) and p(class) before and after."""
 
-    trained: Explanation
-    random: Explanation
-    edges: np.ndarray
-    trained_vs_edges: float
-    random_vs_edges: float
-    trained_vs_random: float
+    layers: list[str]
+    trained: dict[str, np.ndarray]
+    random: dict[str, np.ndarray]
+    rho: dict[str, float]
+    probability: tuple[float, float]
 
 
-def randomised_maps(wb: Workbench, image: np.ndarray, target: int, method: str = "guided_backprop",
-                    seed: int = 0) -> RandomisedMaps:
-    """Adebayo et al. 2018: a map that survives randomising all weights cannot be explaining what was learnt."""
-    request = ExplainRequest.make(method, target)
-    trained = wb.explain(image, request)
+def randomised_maps(wb: Workbench, image: np.ndarray, target: int,
+                    methods: tuple[str, ...] = ("guided_backprop", "gradient"), seed: int = 0) -> RandomisedMaps:
+    """Adebayo et al. 2018: re-initialise the logit layer (the first stage of the sanity check, seeded as it is) and
+    explain again. The class scores are now random; a map that stays the same cannot be explaining them."""
     with wb.session() as model:
         x = model.preprocess(image)
-    copy = randomised(wb, weighted_layers(wb, x), x, seed=seed)
-    rand = wb.with_model(copy).explain(image, request)
-    edges = edge_map(image)
-    return RandomisedMaps(trained, rand, edges, rank_correlation(trained.map, edges), rank_correlation(rand.map, edges),
-                          rank_correlation(trained.map, rand.map))
+    top = stages(weighted_layers(wb, x), 1)[0]
+    copy = wb.with_model(randomised(wb, top, x, seed=copy_seed(seed, 1)))
+    trained, random = {}, {}
+    for m in methods:
+        title = get_explainer(m).title
+        trained[title] = wb.explain_tensor(x, [target], ExplainRequest.make(m, target)).maps[0].numpy()
+        random[title] = copy.explain_tensor(x, [target], ExplainRequest.make(m, target)).maps[0].numpy()
+    rho = {n: spearman_abs(trained[n], random[n]) for n in trained}
+    return RandomisedMaps(top, trained, random, rho,
+                          (float(wb.probabilities(image)[target]), float(copy.probabilities(image)[target])))
 
 
 SCATTERED, BLOCKS = "Random pixels (scattered)", "Random 16-px blocks"

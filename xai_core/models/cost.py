@@ -69,6 +69,8 @@ def measure(module: nn.Module, input_size: tuple[int, int], *, forward: bool = T
         total[0] += sum(t.numel() * t.element_size() for t in _tensors(out))
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
+    training = {m: m.training for m in module.modules()}
+    module.eval()  # as the model will run (batch norm in training mode refuses a batch of 1 on a 1×1 map)
     try:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             module(torch.empty(1, 3, *input_size, device="meta"))
@@ -78,6 +80,8 @@ def measure(module: nn.Module, input_size: tuple[int, int], *, forward: bool = T
     finally:
         for h in handles:
             h.remove()
+        for m, mode in training.items():
+            m.training = mode
     return ModelCost(base.parameters, base.parameter_bytes, base.modules, total[0], flops)
 
 
@@ -92,3 +96,8 @@ def check(cost: ModelCost, what: str, *, limits: Limits = LIMITS) -> None:
             shown = human(value, limit)
             raise ModelLoadError(f"{what} a model of {shown} {unit}; this server builds models of up to "
                                  f"{human(cap, limit)} (limit {limit}).")
+    cap = limits.model_parameters * 4  # float32 parameters; buffers (e.g. index tables a config sizes) count too
+    if cost.parameter_bytes > cap:
+        raise ModelLoadError(f"{what} a model whose parameters and buffers take {human(cost.parameter_bytes, '_bytes')}; "
+                             f"this server builds models of up to {human(cap, '_bytes')} (4 bytes per parameter, "
+                             "limit model_parameters).")

@@ -1,10 +1,13 @@
-"""Hugging Face image classifiers from an uploaded folder: built from its config by ``AutoModelForImageClassification``
-(an architecture transformers ships; ``auto_map`` and custom code are refused by the upload boundary), eager
-attention (so attention explainers can read the probabilities), weights from safetensors only."""
+"""Hugging Face image classifiers from an uploaded folder whose config.json passed the allow-lists of
+:mod:`xai_core.untrusted.hfconfig`: built from the config by the model type's own class (offline; no path, URL or hub id
+in the upload is ever opened or fetched), first on the ``meta`` device to count what it costs
+(:mod:`.cost`: parameters, modules, activations and FLOPs at the input size the model will run at), and only within
+the limits for real, in float32 with eager attention (so attention explainers can read the probabilities), from a
+private temporary folder that holds only the checked config and the weights. The weights, from safetensors only, must
+fit the model exactly."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,10 +17,15 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import ModelLoadError
+from ..untrusted.hfconfig import KEYS
+from ..untrusted.messages import shown
+from ..untrusted.modelargs import check_normalisation, check_side
 from ..untrusted.modelfiles import ModelFolder
+from . import cost
 from .spec import IMAGENET_MEAN, IMAGENET_STD
 
 MISSING = "Hugging Face models need the optional package transformers: run `pip install transformers` on the server."
+HINT = "save the model again with save_pretrained from a released transformers version and zip that folder"
 
 
 class HFClassifier(nn.Module):
@@ -31,60 +39,130 @@ class HFClassifier(nn.Module):
         return self.model(pixel_values=x).logits
 
 
-def _from_folder(folder: ModelFolder, tmp: Path) -> tuple[nn.Module, dict]:
+def _library() -> tuple[Any, Any, Any]:
     try:
-        from transformers import AutoModelForImageClassification
+        import transformers
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
     except ImportError:
         raise ModelLoadError(MISSING) from None
-    kind = folder.config.get("model_type")
-    if not isinstance(kind, str) or kind not in CONFIG_MAPPING:
-        raise ModelLoadError(f"The config.json names model_type {kind!r}, which this transformers version does not ship; "
-                             "custom architectures are never run here.")
-    (tmp / "config.json").write_text(json.dumps(folder.config), encoding="utf-8")
-    save_file({k: v.contiguous() for k, v in folder.state.items()}, str(tmp / "model.safetensors"))
+    return transformers, CONFIG_MAPPING, MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+
+def _config(folder: ModelFolder, kind: str) -> tuple[Any, Any, dict[str, Any]]:
+    """(model class, config object, the class's default config as a dict); ``_name_or_path`` is dropped unread."""
+    transformers, configs, names = _library()
+    name = names.get(kind)
+    name = name[0] if isinstance(name, tuple) else name
     try:
-        model, info = AutoModelForImageClassification.from_pretrained(
-            str(tmp), local_files_only=True, trust_remote_code=False, use_safetensors=True, attn_implementation="eager",
-            output_loading_info=True)
-    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
-        raise ModelLoadError(f"The transformers library cannot build an image classifier from this config ({type(e).__name__}: "
-                             f"{str(e)[:150]}).") from None
-    return model, info
+        cls = getattr(transformers, name)
+        config = configs[kind].from_dict({k: v for k, v in folder.config.items() if k != "_name_or_path"})
+        defaults = configs[kind]().to_dict()
+    except Exception as e:  # noqa: BLE001 - a config class raises many types for odd values
+        raise ModelLoadError(f"The transformers library cannot read this {kind} config.json ({type(e).__name__}); "
+                             f"{HINT}.") from None
+    return cls, config, defaults
 
 
-def build(folder: ModelFolder) -> tuple[nn.Module, list[str] | None]:
-    """(classifier module, labels from ``id2label`` or None)."""
+def input_size(folder: ModelFolder, config: Any) -> tuple[int, int]:
+    """(H, W) the model runs at: the preprocessor's size, else the config's image_size, else 224."""
+    side = getattr(config, "image_size", 224)
+    h, w = (side, side) if isinstance(side, int) else tuple(side) if isinstance(side, (list, tuple)) else (224, 224)
+    size = (folder.preprocessor or {}).get("size")
+    if isinstance(size, dict):
+        h = size.get("height") or size.get("shortest_edge") or h
+        w = size.get("width") or size.get("shortest_edge") or w
+    elif isinstance(size, int):
+        h = w = size
+    where = "preprocessor_config.json's size" if folder.preprocessor and "size" in folder.preprocessor else \
+        "config.json's image_size"
+    return check_side(h, f"The {where}"), check_side(w, f"The {where}")
+
+
+def _culprit(folder: ModelFolder, kind: str, defaults: dict[str, Any], size: tuple[int, int]) -> str:
+    """The field that grows the model most over its library default (by ratio; a smaller patch costs more), to name
+    it when the model is too large."""
+    def total(v: object) -> float:
+        items = v if isinstance(v, list) else [v]
+        return float(sum(x for x in items if isinstance(x, (int, float)) and not isinstance(x, bool)))
+
+    best, name, value = 1.0, "", ""
+    fields = [(k, v, defaults.get(k)) for k, v in folder.config.items() if k in KEYS[kind]]
+    fields += [("image_size", max(size), 224), ("num_labels", len(folder.config.get("id2label") or {}) or
+                                                folder.config.get("num_labels"), 2)]
+    for k, v, d in fields:
+        grow, base = total(v), total(d)
+        ratio = (base / grow if k.startswith("patch_size") else grow / base) if grow > 0 and base > 0 else 0
+        if ratio > best:
+            best, name, value = ratio, k, shown(repr(v), 40)
+    where = "config.json"
+    if name == "image_size" and "size" in (folder.preprocessor or {}):
+        where, name = "preprocessor_config.json", "size"
+    return f"The {where} sets {name} to {value}, which describes" if name else "The config.json describes"
+
+
+def _build(cls: Any, config: Any, kind: str) -> nn.Module:
+    try:
+        return cls._from_config(config, attn_implementation="eager", dtype=torch.float32)
+    except Exception as e:  # noqa: BLE001 - model constructors raise many types for odd sizes
+        raise ModelLoadError(f"The transformers library cannot build a {kind} image classifier from this config.json "
+                             f"({type(e).__name__}); {HINT}.") from None
+
+
+def _load(cls: Any, config: Any, folder: ModelFolder, kind: str) -> nn.Module:
+    """The real model with the folder's weights: ``from_pretrained`` on a private temporary folder holding only the
+    checked config (``_name_or_path`` dropped) and the weights, offline (transformers maps the names a checkpoint
+    was saved with); every missing, unexpected or mismatched tensor is refused."""
     with tempfile.TemporaryDirectory(prefix="xai-hf-") as tmp:
-        model, info = _from_folder(folder, Path(tmp))
-    missing, mismatched = info.get("missing_keys") or [], info.get("mismatched_keys") or []
-    if missing or mismatched:
-        bad = sorted(missing)[:1] or [str(mismatched[0])[:80]]
-        raise ModelLoadError(f"The model.safetensors does not fit its config.json: {len(missing)} missing and {len(mismatched)} "
-                             f"mismatched tensor(s), e.g. {bad[0]}. Save the folder again with save_pretrained.")
-    id2label = getattr(model.config, "id2label", None) or {}
-    n = model.config.num_labels
+        config.save_pretrained(tmp)
+        save_file({k: v.contiguous() for k, v in folder.state.items()}, str(Path(tmp) / "model.safetensors"))
+        try:
+            model, info = cls.from_pretrained(tmp, config=config, local_files_only=True, trust_remote_code=False,
+                                              use_safetensors=True, attn_implementation="eager", dtype=torch.float32,
+                                              output_loading_info=True)
+        except Exception as e:  # noqa: BLE001 - loading raises many types for weights that do not fit
+            raise ModelLoadError(f"The model.safetensors does not load into the {kind} its config.json describes "
+                                 f"({type(e).__name__}); {HINT}.") from None
+    bad = {k: sorted(map(str, info.get(k) or [])) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    if any(bad.values()):
+        first = next(v[0] for v in bad.values() if v)
+        raise ModelLoadError(f"The model.safetensors does not fit its config.json: {len(bad['missing_keys'])} missing, "
+                             f"{len(bad['unexpected_keys'])} unexpected and {len(bad['mismatched_keys'])} mismatched "
+                             f"tensor(s), e.g. {shown(first, 80)}. Save the folder again with save_pretrained.")
+    return model
+
+
+def build(folder: ModelFolder) -> tuple[HFClassifier, list[str] | None, tuple[int, int]]:
+    """(classifier module, labels from ``id2label`` or None, input size), the cost checked before it is built."""
+    kind = folder.config["model_type"]
+    cls, config, defaults = _config(folder, kind)
+    size = input_size(folder, config)
+    with torch.device("meta"):
+        meta = HFClassifier(_build(cls, config, kind))
+    what = _culprit(folder, kind, defaults, size)
+    cost.check(cost.measure(meta, size, forward=False), what)  # parameters and modules before any forward
+    measured = cost.measure(meta, size)
+    if measured.activation_bytes is None:
+        raise ModelLoadError(f"The {kind} model this config.json describes does not run on a {size[1]}×{size[0]} input "
+                             "(the preprocessor's size); make config.json's image_size, its layer sizes and the "
+                             "preprocessor's size agree.")
+    cost.check(measured, what)
+    del meta
+    model = _load(cls, config, folder, kind)
+    n = config.num_labels
+    id2label = getattr(config, "id2label", None) or {}
     labels = [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(n)] if id2label else None
-    return HFClassifier(model.eval()), labels
+    return HFClassifier(model.eval()), labels, size
 
 
-def preprocessing(folder: ModelFolder, module: HFClassifier) -> tuple[dict[str, Any], str]:
+def preprocessing(folder: ModelFolder, size: tuple[int, int]) -> tuple[dict[str, Any], str]:
     """ModelSpec keyword arguments from ``preprocessor_config.json`` (defaults stated when it is absent)."""
-    cfg = module.model.config
-    side = getattr(cfg, "image_size", 224)
-    side = side if isinstance(side, int) else 224
     pre = folder.preprocessor or {}
-    size = pre.get("size") if isinstance(pre.get("size"), dict) else {}
-    h = size.get("height") or size.get("shortest_edge") or side
-    w = size.get("width") or size.get("shortest_edge") or side
-    mean, std = pre.get("image_mean", IMAGENET_MEAN), pre.get("image_std", IMAGENET_STD)
-    ok = all(isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(c, (int, float)) for c in v)
-             for v in (mean, std))
-    if not ok or not all(isinstance(v, int) and 8 <= v <= 4096 for v in (h, w)):
-        raise ModelLoadError("The preprocessor_config.json has an odd size, image_mean or image_std; save it again with "
-                             "the image processor's save_pretrained.")
+    mean, std = check_normalisation(pre.get("image_mean", IMAGENET_MEAN), pre.get("image_std", IMAGENET_STD),
+                                    "The preprocessor_config.json's image")
+    h, w = size
     note = ("preprocessing from preprocessor_config.json" if folder.preprocessor else
             f"no preprocessor_config.json: {w}×{h} input and ImageNet mean/std assumed")
-    kw = {"input_size": (int(h), int(w)), "mean": tuple(map(float, mean)), "std": tuple(map(float, std)),
+    kw = {"input_size": (h, w), "mean": mean, "std": std,
           "interpolation": "bicubic" if pre.get("resample") == 3 else "bilinear"}
     return kw, note

@@ -22,6 +22,7 @@ from ..errors import ModelLoadError
 from ..untrusted import zipscan
 from ..untrusted.checkpoints import read_state_dict
 from ..untrusted.limits import LIMITS
+from ..untrusted.modelargs import check_classes, check_input_size, check_normalisation
 from ..untrusted.modelfiles import read_model_folder
 from . import hf, onnx_models, timm_models
 from .labels import parse_labels
@@ -90,12 +91,35 @@ def wrap(module: nn.Module, *, id: str, title: str, labels: list[str], provenanc
                      reshape=lay.reshape, tokens=lay.tokens, provenance=f"{provenance}. {notes}".strip(), **kw, **dev)
 
 
+def _num_classes(options: dict[str, Any]) -> int | None:
+    """The ``num_classes`` option (or the length of a labels list), checked before anything is read or built."""
+    n, labels = options.get("num_classes"), options.get("labels")
+    n = n if n is not None else len(labels) if isinstance(labels, list) else None
+    return None if n is None else check_classes(n)
+
+
+def _inputs(opts: dict[str, Any], fixed: object = None) -> dict[str, Any]:
+    """input_size, mean and std of an ONNX or TorchScript model: the options, else the graph's size or 224×224 and
+    ImageNet's mean and std; checked in the one place every format uses."""
+    def given(key: str, default: object) -> object:
+        return default if opts.get(key) is None else opts[key]  # a 0 typed in the sidebar is checked, not ignored
+
+    size = check_input_size(given("input_size", fixed or (224, 224)), "The model's")
+    mean, std = check_normalisation(given("mean", IMAGENET_MEAN), given("std", IMAGENET_STD), "The normalisation")
+    return {"input_size": size, "mean": mean, "std": std}
+
+
 def _timm(data: bytes, filename: str, name: str, num_classes: int | None, labels: list[str] | None,
           device: Any) -> ModelSpec:
     cfg = timm_models.default_cfg(name)
+    size = timm_models.preprocessing(cfg)["input_size"]
+    if num_classes is not None:
+        timm_models.check_cost(name, num_classes, size)  # before the file is read
     state = read_state_dict(data, filename)
-    n = num_classes or (len(labels) if isinstance(labels, list) else None) or timm_models.classes_in(state, cfg) or 1000
-    module = timm_models.build(name, n)
+    n = num_classes or timm_models.classes_in(state, cfg) or 1000
+    if num_classes is None:
+        timm_models.check_cost(name, n, size)  # the class count the checkpoint's classifier implies
+    module = timm_models.build(name, n, size, checked=True)
     check_state(state, module, f"timm/{name}", n, cfg.get("classifier"))
     module.load_state_dict(state)
     return wrap(module, id=f"upload:timm/{name}:{filename}", title=f"{filename} (timm {name}, {n} classes)",
@@ -105,8 +129,8 @@ def _timm(data: bytes, filename: str, name: str, num_classes: int | None, labels
 
 def _huggingface(data: bytes, filename: str, labels: list[str] | None, device: Any) -> ModelSpec:
     folder = read_model_folder(data)
-    module, names = hf.build(folder)
-    kw, note = hf.preprocessing(folder, module)
+    module, names, size = hf.build(folder)
+    kw, note = hf.preprocessing(folder, size)
     n = module.model.config.num_labels
     kind = module.model.config.model_type
     return wrap(module, id=f"upload:hf:{filename}", title=f"{filename} (Hugging Face {kind}, {n} classes)",
@@ -115,10 +139,11 @@ def _huggingface(data: bytes, filename: str, labels: list[str] | None, device: A
 
 
 def _onnx(data: bytes, filename: str, labels: list[str] | None, device: Any, opts: dict[str, Any]) -> ModelSpec:
+    _inputs(opts)  # the options, before the graph is converted
     module, fixed = onnx_models.convert(data)
-    size = tuple(opts.get("input_size") or fixed or (224, 224))
-    n = onnx_models.num_outputs(module, size)  # type: ignore[arg-type]
-    mean, std = tuple(opts.get("mean") or IMAGENET_MEAN), tuple(opts.get("std") or IMAGENET_STD)
+    kw = _inputs(opts, fixed)
+    size, mean, std = kw["input_size"], kw["mean"], kw["std"]
+    n = onnx_models.num_outputs(module, size)
     return wrap(module, id=f"upload:onnx:{filename}", title=f"{filename} (ONNX, {n} classes)", labels=_labels(labels, n),
                  provenance=f"uploaded ONNX graph {filename}, converted to torch by onnx2torch (gradients available); "
                  f"input {size[1]}×{size[0]}, mean {mean}, std {std}", device=device, input_size=size, mean=mean, std=std)
@@ -145,16 +170,15 @@ class _Scripted(nn.Module):
 
 
 def _torchscript(data: bytes, filename: str, labels: list[str] | None, device: Any, opts: dict[str, Any]) -> ModelSpec:
+    kw = _inputs(opts)
     try:
         module = _Scripted(torch.jit.load(io.BytesIO(data), map_location="cpu"))
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"This TorchScript file does not load ({type(e).__name__}).") from None
-    size = tuple(opts.get("input_size") or (224, 224))
     with torch.no_grad():
-        n = int(module(torch.zeros(1, 3, *size)).shape[-1])
-    mean, std = tuple(opts.get("mean") or IMAGENET_MEAN), tuple(opts.get("std") or IMAGENET_STD)
+        n = int(module(torch.zeros(1, 3, *kw["input_size"])).shape[-1])
     return ModelSpec(id=f"upload:torchscript:{filename}", title=f"{filename} (TorchScript, {n} classes)", module=module,
-                     labels=_labels(labels, n), input_size=size, mean=mean, std=std,  # type: ignore[arg-type]
+                     labels=_labels(labels, n), **kw,
                      provenance=f"uploaded TorchScript {filename} (enabled by the operator)",
                      **({"device": torch.device(device)} if device is not None else {}))
 
@@ -169,6 +193,7 @@ def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:
     224×224, ImageNet mean and std).
     """
     labels, device = options.get("labels"), options.get("device")
+    num_classes = _num_classes(options)
     name = filename.lower()
     if name.endswith(".zip"):
         return _huggingface(data, filename, labels, device)
@@ -182,11 +207,11 @@ def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:
         return _torchscript(data, filename, labels, device, options)
     arch = str(options.get("architecture") or "")
     if arch.startswith(timm_models.PREFIX):
-        return _timm(data, filename, arch[len(timm_models.PREFIX):], options.get("num_classes"), labels, device)
+        return _timm(data, filename, arch[len(timm_models.PREFIX):], num_classes, labels, device)
     if arch not in ARCHITECTURES:
         raise ModelLoadError(f"Choose the architecture of this state dict: one of {', '.join(ARCHITECTURES)}, or "
                              "timm/<name> for a timm model.")
-    n = int(options.get("num_classes") or (len(labels) if isinstance(labels, list) else 1000))
+    n = num_classes or 1000
     names = parse_labels(bytes(labels), n) if isinstance(labels, (bytes, bytearray)) else labels
     spec = load_checkpoint(data, filename, arch, n, names, torch.device(device) if device is not None else None)
     if spec.tokens is None and spec.reshape is not None:

@@ -16,12 +16,13 @@ from torch import nn
 from ..errors import ModelLoadError
 from ..untrusted.checkpoints import read_state_dict
 from ..untrusted.limits import LIMITS
-from . import zoo
+from ..untrusted.modelargs import check_classes
+from . import cost, zoo
 from .bundled import build_lite0
 from .spec import ModelSpec
 
 MAX_CHECKPOINT_BYTES = LIMITS.checkpoint_bytes
-__all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "check_state", "load_checkpoint", "read_state_dict"]
+__all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "check_cost", "check_state", "load_checkpoint", "read_state_dict"]
 
 
 def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, str | None, object]]:
@@ -70,17 +71,29 @@ def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, nu
                              "Is it a checkpoint of another architecture?")
 
 
+def check_cost(builder: Callable[[int], nn.Module], arch: str, num_classes: int, fc_name: str | None) -> None:
+    """Refuse ``num_classes`` outside 1..``model_classes``, then measure the architecture with that head on the meta
+    device (its classifier's size is ``(features + 1) × num_classes``) and refuse a model over the limits."""
+    check_classes(num_classes)
+    with torch.device("meta"):
+        meta = builder(num_classes)
+    head = meta.get_submodule(fc_name) if fc_name else None
+    size = f" (a classifier of {sum(p.numel() for p in head.parameters()) / 1e6:,.1f} M parameters)" if head is not None else ""
+    what = f"{num_classes:,} classes on {arch}{size} make"
+    cost.check(cost.measure(meta, (224, 224), forward=False), what)
+    cost.check(cost.measure(meta, (224, 224)), what)
+
+
 def load_checkpoint(data: bytes, filename: str, arch: str, num_classes: int,
                     labels: list[str] | None = None, device: torch.device | None = None) -> ModelSpec:
     """The user's state dict on a chosen architecture with ``num_classes`` outputs, validated."""
     archs = _architectures()
     if arch not in archs:
         raise ModelLoadError(f"Unknown architecture {arch!r}; choose one of {', '.join(archs)}.")
-    if num_classes < 1:
-        raise ModelLoadError("The number of classes must be at least 1.")
     builder, cam_layer, fc_layer, reshape = archs[arch]
     fc_name = fc_layer or {"vgg16": "classifier.6", "mobilenet_v3_large": "classifier.3", "densenet121": "classifier",
                            "convnext_tiny": "classifier.2", "vit_b_16": "heads.head"}.get(arch)
+    check_cost(builder, arch, num_classes, fc_name)
     state = read_state_dict(data, filename)
     module = builder(num_classes)
     check_state(state, module, arch, num_classes, fc_name)

@@ -20,17 +20,32 @@ Why these numbers (the app is often a shared server: one visitor's upload must n
   view (a broadcast view cannot make a small file look like terabytes); a safetensors header of at most 16 MB.
 - Model files (:mod:`.modelfiles`): an ONNX file of at most 1 GB (as a checkpoint; protobuf cannot parse more than
   2 GB anyway) with at most 20,000 graph nodes counting subgraphs (ResNet-50 has ~120, ViT-B ~1,500 before
-  fusion, large exports of detection models ~10,000): the converter builds one module per node. A Hugging Face
-  folder zip of at most 1 GB (a checkpoint with its configs), each JSON config at most 1 MB (ViT's is ~1 KB; an
-  ImageNet-21k id2label ~700 KB); its members are inflated through the bounded zip reader.
+  fusion, Swin-T ~6,300, large exports of detection models ~10,000): the converter builds one module per node
+  (20,000 cheap nodes convert and run once in ~6 s on a quiet 2-core CPU). ``onnx_initializer_reads`` 1,024 reads of
+  a weight by operators other than Conv/Gemm/norms: onnx2torch registers a buffer for each such read and counts its
+  buffers again at each one (quadratic: 1,000 reads convert in ~1.5 s, 4,000 in ~22 s); ResNet-50 makes ~50,
+  EfficientNet-B0 ~60, ViT-B/16 ~135, ConvNeXt-T ~150, Swin-T ~160. The weights as copied (once per read, at their
+  declared size) must fit ``checkpoint_tensor_bytes`` and ``model_parameters``, and one forward at the chosen size
+  ``model_activation_bytes`` and ``model_forward_flops`` (below), all costed from the graph before conversion or the
+  first forward (:mod:`xai_core.models.onnx_cost`). A Hugging Face folder zip of at most 1 GB (a checkpoint with its
+  configs), each JSON config at most 1 MB (ViT's is ~1 KB; an ImageNet-21k id2label ~700 KB); its members are
+  inflated through the bounded zip reader.
 - What an uploaded model *costs*, checked before anything real is allocated (a config is a recipe for an allocation):
   ``model_parameters`` 300 M (a 1 GB checkpoint holds 268 M float32 parameters; ViT-B has 86 M, ConvNeXt-L 198 M),
   ``model_activation_bytes`` 4 GB for one batch-1 forward (every module's output counted, as a backward keeps them),
   ``model_forward_flops`` 200 GFLOP (ResNet-50 at 224 px is ~8, ViT-B/16 ~35, ViT-L/16 ~120: a 2-core CPU does
   ~50 GFLOP/s, so a forward stays within seconds), ``model_input_side`` 1024 px, ``model_classes`` 100,000
   (ImageNet-21k has 21,841) and ``model_layers`` 2,000 modules (ViT-L has ~300, ConvNeXt-XL ~400).
+- An upload's normalisation (``preprocessor_config.json``, the ONNX/TorchScript options): every ``std`` at least
+  ``model_std_min`` 0.001 and every ``mean`` within ±``model_mean_abs`` 10, both finite. Pixels are in [0, 1], so
+  real values are ~0.2 and ~0.5 (TF-style (x-127.5)/127.5 is 0.5 and 0.5); a zero std divides by zero and a tiny or
+  huge one turns a float32 input into infinities, which give non-finite predictions and maps.
 - ``run_file_bytes`` 64 MB: any file a batch run or the Runs page reads (CSV, Parquet, maps shard, thumbnail,
   ``run.json``), checked on the file's real size before reading and again on what it inflates to.
+- ``run_rows`` 1,000,000 rows per run table (a run of 100,000 images with 5 explainers and 2 seeds), read from the
+  Parquet metadata before any column is decoded; ``run_inflated_bytes`` 256 MB: what one table or maps shard may
+  take once decoded (a row is ~500 bytes in memory, so 500,000 rows; a shard of 16 maps of 1024² float32 is 64 MB),
+  counted on the decoded data (a dictionary/RLE column of equal values is a few KB on disk, any size in memory).
 - ``frame_count_bytes`` 16 MB: frames of animated GIF/TIFF files are counted (for the note) only up to this size,
   because counting walks the whole file; larger ones are just called animated.
 """
@@ -70,6 +85,7 @@ class Limits:
     safetensors_header_bytes: int = 16 * MB
     onnx_bytes: int = 1024 * MB
     onnx_nodes: int = 20_000
+    onnx_initializer_reads: int = 1024
     model_zip_bytes: int = 1024 * MB
     model_config_bytes: int = 1 * MB
     model_parameters: int = 300_000_000
@@ -78,7 +94,11 @@ class Limits:
     model_input_side: int = 1024
     model_classes: int = 100_000
     model_layers: int = 2_000
+    model_std_min: float = 0.001
+    model_mean_abs: float = 10.0
     run_file_bytes: int = 64 * MB
+    run_rows: int = 1_000_000
+    run_inflated_bytes: int = 256 * MB
 
 
 LIMITS = Limits()
@@ -108,6 +128,7 @@ _WHAT = {
     "safetensors_header_bytes": "bytes of a safetensors header",
     "onnx_bytes": "bytes per ONNX model file",
     "onnx_nodes": "nodes per ONNX graph, subgraphs included",
+    "onnx_initializer_reads": "reads of a weight by ONNX operators other than Conv/Gemm/norms (converting is quadratic in them)",
     "model_zip_bytes": "bytes per Hugging Face model folder zip (inflated, all members)",
     "model_config_bytes": "bytes per JSON config in a model folder",
     "model_parameters": "parameters of a model an upload describes, counted before it is built",
@@ -116,7 +137,11 @@ _WHAT = {
     "model_input_side": "pixels per side of a model's input (config, preprocessor or ONNX graph)",
     "model_classes": "classes (outputs) of an uploaded model",
     "model_layers": "modules (layers) of an uploaded model, counted before it is built where the config says",
+    "model_std_min": "smallest standard deviation an uploaded model's normalisation may divide by",
+    "model_mean_abs": "largest magnitude of the mean an uploaded model's normalisation subtracts",
     "run_file_bytes": "bytes per file read from a batch input or run folder (table, shard, thumbnail, JSON)",
+    "run_rows": "rows per run table, read from its metadata before decoding",
+    "run_inflated_bytes": "bytes one run table or maps shard may take once decoded",
 }
 
 

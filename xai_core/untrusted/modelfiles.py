@@ -1,7 +1,8 @@
 """Uploaded model files other than state dicts: a Hugging Face folder (as a zip) and an ONNX graph.
 
 - A Hugging Face folder is read through the bounded zip reader (:class:`.zips.UploadZip`): ``config.json`` (depth and
-  size bounded, no ``auto_map``: custom code is never run), the weights only as ``*.safetensors`` (each through the
+  size bounded, no ``auto_map``: custom code is never run; model type, keys and sizes checked by :mod:`.hfconfig`
+  before any weight is read), the weights only as ``*.safetensors`` (each through the
   checks of :func:`.checkpoints.read_state_dict`), ``preprocessor_config.json`` if present. Pickled weights
   (``pytorch_model.bin``, ``.pt``, ``.ckpt``) and Python files in the folder are refused, not skipped, so the user
   learns why their folder does not load.
@@ -22,6 +23,7 @@ import torch
 
 from ..errors import ImageError, ModelLoadError
 from .checkpoints import read_state_dict
+from .hfconfig import check_config, check_preprocessor
 from .limits import LIMITS, MB, Limits, human
 from .messages import shown
 from .text import load_json
@@ -92,6 +94,10 @@ def read_model_folder(data: bytes, *, limits: Limits = LIMITS) -> ModelFolder:
     if "auto_map" in config:
         raise ModelLoadError("The config.json has an auto_map entry: the model needs its own Python code "
                              "(trust_remote_code), which is never run here. Use an architecture that transformers ships.")
+    check_config(config, limits=limits)  # allow-listed type and keys, cheap bounds: before any weight is read
+    pre = _json(z, local["preprocessor_config.json"], limits) if "preprocessor_config.json" in local else None
+    if pre is not None:
+        check_preprocessor(pre, limits=limits)
     weights = sorted(n for n in local if n.endswith(".safetensors") and "/" not in n)
     if not weights:
         pickled = [n for n in local if n.lower().endswith(PICKLED)]
@@ -109,7 +115,6 @@ def read_model_folder(data: bytes, *, limits: Limits = LIMITS) -> ModelFolder:
         state.update(read_state_dict(part, name, limits=limits, strip_prefix=False))
         if len(state) > limits.checkpoint_tensors:
             raise ModelLoadError(f"The model folder has over {limits.checkpoint_tensors:,} tensors; fewer are read.")
-    pre = _json(z, local["preprocessor_config.json"], limits) if "preprocessor_config.json" in local else None
     return ModelFolder(config, state, pre, sorted(local))
 
 

@@ -1,0 +1,43 @@
+"""The Sanity page's run panels: what a run will cost (from the registry's cost data), a Run button, and the result
+from the cache once computed — opening the page or a part computes nothing."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from xai_core import sanity
+
+from . import services
+
+SPEED = "xai_sanity_seconds_per_pass"  # per model: seconds per model pass measured on this session's last run
+
+
+def ready(key: tuple, cost: sanity.CheckCost, model_key: str, label: str, button: str) -> bool:
+    """True when the result of ``key`` is cached (an instant rerun) or the Run button was pressed in this run; else
+    the page says what a run will cost and waits."""
+    if services.store().get(key) is not None:
+        return True
+    speed = st.session_state.get(SPEED, {}).get(model_key)
+    st.info(f"Not computed yet. This run: {cost.text(speed)}", icon="⏱️")
+    return st.button(label, type="primary", key=button)
+
+
+def compute(key: tuple, cost: sanity.CheckCost, model_key: str, build: Callable[[], Any], stop: str) -> Any:
+    """The result of ``key``, built once (memoised) with a Stop button while it runs; the run's speed is kept for the
+    next estimate. Any click reruns the page, which interrupts the run at its next progress report: that is the Stop."""
+    hit = services.store().get(key)
+    if hit is not None:
+        return hit
+    slot = st.empty()
+    slot.button("⏹️ Stop", key=stop, help="Stops the run; nothing partial is kept.")
+    start = time.perf_counter()
+    result = services.memo(key, build)
+    if math.isfinite(cost.passes) and cost.passes > 0:
+        st.session_state.setdefault(SPEED, {})[model_key] = (time.perf_counter() - start) / cost.passes
+    slot.empty()
+    return result
