@@ -58,10 +58,20 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     return out
 
 
+def _with_packages(name: str, imported: set[str], known: set[str]) -> set[str]:
+    """Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` too: those packages are edges as well, except the
+    importer's own ancestors (already being initialised when it runs; an explicit ``from . import x`` of its own
+    package is still an edge: that package's ``__init__`` importing the module back is a loop). So a module that imports a sibling package
+    whose ``__init__`` imports the module back is a loop the check sees."""
+    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+    implied = {".".join(m.split(".")[:i]) for m in imported for i in range(1, m.count(".") + 1)} - own
+    return {m for m in imported | implied if m in known and m != name}
+
+
 def graph() -> dict[str, set[str]]:
     src = _sources()
     known = set(src)
-    return {name: {m for m in imports_of(name, path, known) if m in known and m != name} for name, path in src.items()}
+    return {name: _with_packages(name, imports_of(name, path, known), known) for name, path in src.items()}
 
 
 def cycles(g: dict[str, set[str]]) -> list[list[str]]:
@@ -145,3 +155,42 @@ def test_ui_never_imports_torch() -> None:
     bad = [n for n, p in src.items() if n.split(".")[0] in ("ui", "views", "app")
            and any(m.split(".")[0] == "torch" for m in imports_of(n, p, set(src)))]
     assert not bad, f"torch imported in {bad}"
+
+
+def test_ui_never_reaches_the_engine() -> None:
+    """ui/ and views/ reach the library through its public face and the Workbench: device helpers from
+    xai_core.device, never the engine (imported, or as an attribute of the package)."""
+    src = _sources()
+    pages = {n: p for n, p in src.items() if n.split(".")[0] in ("ui", "views", "app")}
+    bad = [n for n, p in pages.items() if "xai_core.engine" in imports_of(n, p, set(src))
+           or ".engine." in p.read_text().replace("xai_core.engine", ".engine.")]
+    assert not bad, f"the engine is reached from {bad}"
+
+
+def test_models_is_a_leaf() -> None:
+    """models/ sits below explainers, the registry and the analyses: they register with it, it imports none of them."""
+    src = _sources()
+    above = ("xai_core.explainers", "xai_core.registry", "xai_core.lab", "xai_core.metrics", "xai_core.sanity",
+             "xai_core.capability", "xai_core.workbench", "xai_core.batch", "xai_core.lessons", "xai_core.concepts")
+    bad = {n: sorted(m for m in imports_of(n, p, set(src)) if m.startswith(above))
+           for n, p in src.items() if n.startswith("xai_core.models")}
+    assert not {n: m for n, m in bad.items() if m}, bad
+
+
+def test_no_function_level_imports_of_the_library() -> None:
+    """Inside xai_core/, every import of the library itself is at module level, where the cycle check sees it plainly.
+    Function-level imports are left only for optional or heavy third-party packages (ray, transformers, timm, zennit,
+    onnx, imagenet_w, ...), imported when a feature that needs them runs."""
+    bad = []
+    for name, path in _sources().items():
+        if not name.startswith("xai_core"):
+            continue
+        tree = ast.parse(path.read_text())
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("xai_core")):
+                        bad.append(f"{name}:{node.lineno}")
+                    elif isinstance(node, ast.Import) and any(a.name.startswith("xai_core") for a in node.names):
+                        bad.append(f"{name}:{node.lineno}")
+    assert not bad, f"function-level imports of xai_core in {bad}"

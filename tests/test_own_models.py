@@ -20,8 +20,8 @@ from safetensors.torch import save as save_safetensors
 
 import xai_core
 from xai_core import ModelLoadError, get_explainer
+from xai_core.capability import capabilities
 from xai_core.hooks import has_hooks
-from xai_core.models.capability import capabilities
 
 timm = pytest.importorskip("timm")
 transformers = pytest.importorskip("transformers")

@@ -23,8 +23,8 @@ from xai_core import images
 
 @st.cache_resource
 def threads() -> int:
-    """Once per process: keep a core free for the browser and the server (see engine.configure_threads)."""
-    return xc.engine.configure_threads(reserve=1)
+    """Once per process: keep a core free for the browser and the server (see xai_core.device.configure_threads)."""
+    return xc.device.configure_threads(reserve=1)
 
 
 @st.cache_resource(show_spinner="Loading model…")
@@ -49,9 +49,7 @@ def uploaded_model(digest: str, filename: str, options: tuple[tuple[str, object]
 @st.cache_resource(max_entries=16)
 def capabilities(model_key: str, _model: xc.ModelSpec) -> list:
     """The capability matrix of a loaded model (which explainers apply, and why the others do not)."""
-    from xai_core.models.capability import capabilities as matrix
-
-    return matrix(_model)
+    return xc.capabilities(_model)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 import xai_core as xc
-from xai_core import engine, images
+from xai_core import device as devices
+from xai_core import images
 from xai_core.untrusted import LIMITS
 
 from . import escape, limits_view, links, own_model_picker, services, upload_urls
@@ -100,7 +101,7 @@ def render() -> Context:
     links.restore(names)
     with st.sidebar:
         st.markdown("### 🔬 XAI Explorer")
-        device = engine.device_label()
+        device = devices.device_label()
         on_cpu = device.startswith("CPU")
         st.badge(device, icon="🖥️" if on_cpu else "⚡", color="gray" if on_cpu else "green")
         options = _options(on_cpu)

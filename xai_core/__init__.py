@@ -9,8 +9,17 @@ Public API::
     xai_core.explain(model, image, "gradcam")                # the same with default options
 """
 
-from . import engine, explainers, images, metrics, options, render
+from . import (
+    engine,
+    explainers,
+    images,
+    lab,  # registers the lab CNN with the model registry (models/ knows no lab)
+    metrics,
+    options,
+    render,
+)
 from .api import explain, predict, probabilities
+from .capability import Capability, capabilities
 from .errors import Cancelled, ExplainerError, ImageError, ModelLoadError, XaiError
 from .images import load_image
 from .models import (
@@ -33,10 +42,10 @@ from .types import Cost, Diagnostic, DiagnosticValue, ParamSpec, Progress
 from .workbench import Workbench, as_workbench
 
 __all__ = [
-    "ARCHITECTURES", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
+    "ARCHITECTURES", "Capability", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
     "ExplainerError", "ExplainerSpec", "Explanation", "ImageError", "ModelLoadError", "ModelSpec", "ParamSpec",
-    "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "engine", "explain",
-    "explainers", "from_module", "get_explainer", "images", "list_explainers", "list_models", "load_checkpoint",
+    "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "engine", "explain",
+    "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",
     "load_image", "load_model", "load_own_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
     "probabilities", "render",
 ]

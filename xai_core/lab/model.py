@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import ModelLoadError
 from ..metrics.evaluate import box_region
 from ..metrics.registry import get_metric
+from ..models import register_model
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
 from ..workbench import Workbench, as_workbench
@@ -98,6 +99,9 @@ def load_lab_model(device: torch.device | str | None = None) -> ModelSpec:
     module = LabCNN()
     module.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
     return as_spec(module, device)
+
+
+register_model("lab_horse_cnn", "Horse-watermark lab CNN (64×64, 2 classes)", load_lab_model)
 
 
 def accuracy(model: ModelSpec | Workbench, images: np.ndarray, labels: np.ndarray) -> float:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError
+from ..lab.imagenet_w import watermark
 
 EDITS = ("none", "occlude", "blur", "watermark")
 Fractions = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the width and height
@@ -24,8 +25,6 @@ def edit(image: np.ndarray, kind: str, box: Fractions = (0.3, 0.3, 0.7, 0.7)) ->
     if kind == "none":
         return image
     if kind == "watermark":
-        from ..lab.imagenet_w import watermark
-
         return watermark(image)[0]
     x0, y0, x1, y1 = pixel_box(image.shape, box)
     out = image.copy()

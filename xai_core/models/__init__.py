@@ -19,26 +19,33 @@ DEFAULT_MODEL = "efficientnet_lite0"
 
 __all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "FORMATS", "ModelSpec", "from_module", "imagenet_labels", "list_models",
            "load_checkpoint", "load_model", "load_own_model", "missing_packages", "model_status", "model_title",
-           "parse_labels", "torchscript_allowed"]
+           "parse_labels", "register_model", "torchscript_allowed"]
 
 
-LAB_MODEL = "lab_horse_cnn"
+Loader = Callable[[torch.device | None], ModelSpec]
+_REGISTERED: dict[str, tuple[str, Loader]] = {}
+
+
+def register_model(name: str, title: str, loader: Loader) -> None:
+    """Offer a model that ships with the library (the lab registers its CNN): ``loader(device)`` builds it offline.
+    models/ is a leaf: other packages register here, it imports none of them."""
+    _REGISTERED[name] = (title, loader)
 
 
 def list_models() -> list[str]:
-    """Ids of the models the picker offers: the bundled one first, the lab CNN, then torchvision's."""
-    return [DEFAULT_MODEL, LAB_MODEL, *zoo.ARCHS]
+    """Ids of the models the picker offers: the bundled one first, the registered ones, then torchvision's."""
+    return [DEFAULT_MODEL, *_REGISTERED, *zoo.ARCHS]
 
 
 def model_title(name: str) -> str:
-    if name == LAB_MODEL:
-        return "Horse-watermark lab CNN (64×64, 2 classes)"
+    if name in _REGISTERED:
+        return _REGISTERED[name][0]
     return "EfficientNet-Lite0 (bundled, offline)" if name == DEFAULT_MODEL else f"{zoo.ARCHS[name].title} (torchvision)"
 
 
 def model_status(name: str) -> str | None:
     """``None`` when ``name`` loads offline now, else the instruction that makes it loadable."""
-    if name in (DEFAULT_MODEL, LAB_MODEL) or zoo.is_cached(name):
+    if name == DEFAULT_MODEL or name in _REGISTERED or zoo.is_cached(name):
         return None
     return zoo.how_to_get(name)
 
@@ -48,10 +55,8 @@ def load_model(name: str, device: torch.device | str | None = None, *, allow_dow
     dev = torch.device(device) if device is not None else None
     if name == DEFAULT_MODEL:
         return load_lite0(dev)
-    if name == LAB_MODEL:
-        from ..lab.model import load_lab_model
-
-        return load_lab_model(dev)
+    if name in _REGISTERED:
+        return _REGISTERED[name][1](dev)
     if name in zoo.ARCHS:
         return zoo.load(name, dev, allow_download=allow_download)
     raise ModelLoadError(f"Unknown model {name!r}; choose one of {', '.join(list_models())}.")

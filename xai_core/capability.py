@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import explainers  # noqa: F401 - registers every explainer
-from ..registry import list_explainers
-from .spec import ModelSpec
+from . import explainers  # noqa: F401 - registers every explainer
+from .models.spec import ModelSpec
+from .registry import list_explainers
 
 NO_LAYER = ("{title} has no convolutional or token layer that this method could sit on. Use a gradient or "
             "perturbation method.")
