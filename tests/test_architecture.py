@@ -61,8 +61,8 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
 def _with_packages(name: str, imported: set[str], known: set[str]) -> set[str]:
     """Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` too: those packages are edges as well, except the
     importer's own ancestors (already being initialised when it runs; an explicit ``from . import x`` of its own
-    package is still an edge: that package's ``__init__`` importing the module back is a loop). So a module that imports a sibling package
-    whose ``__init__`` imports the module back is a loop the check sees."""
+    package is still an edge: that package's ``__init__`` importing the module back is a loop). So a module that
+    imports a sibling package whose ``__init__`` imports the module back is a loop the check sees."""
     own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
     implied = {".".join(m.split(".")[:i]) for m in imported for i in range(1, m.count(".") + 1)} - own
     return {m for m in imported | implied if m in known and m != name}

@@ -21,7 +21,7 @@ def test_the_watermark_changes_only_pixels_in_its_text_box(chelsea):
     marked, (x0, y0, x1, y1) = iw.watermark(clean)
     changed = np.abs(marked.astype(int) - clean).sum(2) > 0
     assert changed.sum() > 500 and not changed[:y0].any() and not changed[y1:].any() and not changed[:, x1:].any()
-    assert 0.1 < iw.box_share(clean.shape[:2], (x0, y0, x1, y1)) < 0.2
+    assert 0.1 < xai_core.metrics.box_share(clean.shape[:2], (x0, y0, x1, y1)) < 0.2
 
 
 def test_carton_probability_rises_on_every_sample(lite0, samples):

@@ -60,7 +60,7 @@ def render(ctx: Context) -> None:
                             format_func=lambda m: xc.get_explainer(m).title, key="iw_methods")
     clean = model.model.resized(pool[name])
     marked, box = iw.watermark(clean)
-    chance = iw.box_share(clean.shape[:2], box)
+    chance = xc.metrics.box_share(clean.shape[:2], box)
     with st.spinner("Explaining 'carton' with and without the watermark…"):
         found = _points(model, key, pool, name, ctx.digest, chosen)
     cols = st.columns(1 + len(chosen))
@@ -114,7 +114,7 @@ def _shift_chart(shifts: list[iw.CartonShift]) -> None:
     st.plotly_chart(fig, width="stretch", key="iw_chart", config={"displayModeBar": False})
 
 
-def _boxed(img: np.ndarray, box: iw.Box, shape: tuple[int, ...]) -> np.ndarray:
+def _boxed(img: np.ndarray, box: xc.Box, shape: tuple[int, ...]) -> np.ndarray:
     """The watermark's box outlined on a (possibly shrunk) overlay."""
     s = img.shape[1] / shape[1]
     x0, y0, x1, y1 = (round(v * s) for v in box)

@@ -38,11 +38,11 @@ from .models import (
 from .options import RunOptions
 from .registry import ExplainerSpec, get_explainer, list_explainers
 from .request import ExplainRequest, Explanation, Prediction
-from .types import Cost, Diagnostic, DiagnosticValue, ParamSpec, Progress
+from .types import Box, Cost, Diagnostic, DiagnosticValue, ParamSpec, Progress
 from .workbench import Workbench, as_workbench
 
 __all__ = [
-    "ARCHITECTURES", "Capability", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
+    "ARCHITECTURES", "Box", "Capability", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
     "ExplainerError", "ExplainerSpec", "Explanation", "ImageError", "ModelLoadError", "ModelSpec", "ParamSpec",
     "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "engine", "explain",
     "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",

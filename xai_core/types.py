@@ -16,6 +16,9 @@ from typing import Any, Literal
 from .errors import ExplainerError
 
 Progress = Callable[[float, str], None]
+# THE box: x0, y0, x1, y1 in image pixels (x1, y1 exclusive), the only box type in the library (metrics, lab,
+# quiz, batch inputs and uploaded box files all use it); its share of an image is metrics.box_share.
+Box = tuple[float, float, float, float]
 ParamKind = Literal["int", "float", "bool", "choice", "layer"]
 Show = Literal["caption", "notice", "image", "segments", "data"]
 

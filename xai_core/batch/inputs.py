@@ -26,12 +26,12 @@ import numpy as np
 from ..errors import ImageError
 from ..images import decode_image, downscale
 from ..metrics.sets import IMAGE_EXT
+from ..types import Box
 from ..untrusted.limits import LIMITS, Limits
 from ..untrusted.messages import shown
 from ..untrusted.paths import PathError, inside, relative
 from ..untrusted.runfiles import read_file
 
-Box = tuple[float, float, float, float]
 INPUTS_REFUSAL = "Inputs are read from the inputs folder only; give a folder or CSV inside it (e.g. its name)."
 
 

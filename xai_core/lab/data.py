@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from skimage import data as skdata
 
+from ..types import Box
+
 SIZE = 64
 CLASSES = ["other", "horse"]
 TAG_TEXT = "(c)foto"
@@ -82,7 +84,7 @@ def _shape_mask(kind: str, rng: np.random.Generator) -> np.ndarray:
     return m > 0
 
 
-def add_tag(image: np.ndarray, rng: np.random.Generator | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def add_tag(image: np.ndarray, rng: np.random.Generator | None = None) -> tuple[np.ndarray, Box]:
     """The image with the copyright tag drawn in the bottom-left corner, and the tag's box."""
     out = image.copy()
     (tw, th), base = cv2.getTextSize(TAG_TEXT, cv2.FONT_HERSHEY_PLAIN, 0.7, 1)

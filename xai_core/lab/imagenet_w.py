@@ -18,10 +18,10 @@ from ..metrics.evaluate import box_region
 from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
+from ..types import Box
 from ..workbench import Workbench, as_workbench
 
 CARTON = 478  # the ImageNet class index of 'carton' (imagenet_w.watermark_transform.CARTON_CLASS_INDEX)
-Box = tuple[int, int, int, int]
 
 
 @lru_cache(maxsize=4)
@@ -108,11 +108,6 @@ def where_explainers_point(model: ModelSpec | Workbench, image: np.ndarray, meth
                   "mass_marked": mass_in_box(b.map, box, b.signed)}
     return out
 
-
-def box_share(shape: tuple[int, int], box: Box) -> float:
-    """The box's area as a share of the image: the relevance mass a map spread evenly would put there."""
-    x0, y0, x1, y1 = box
-    return (x1 - x0) * (y1 - y0) / float(shape[0] * shape[1])
 
 
 

@@ -12,7 +12,7 @@ EDITS = ("none", "occlude", "blur", "watermark")
 Fractions = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the width and height
 
 
-def pixel_box(shape: tuple[int, ...], box: Fractions) -> tuple[int, int, int, int]:
+def pixel_box(shape: tuple[int, ...], box: Fractions) -> tuple[int, int, int, int]:  # a Box of whole pixels
     h, w = shape[:2]
     x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in box)
     if x1 <= x0 or y1 <= y0:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ExplainerError
-
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
+from ..types import Box
 
 
 def evidence_region(m: np.ndarray, signed: bool, fraction: float = 0.15) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 from ..engine import scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
-from ..types import Progress
+from ..types import Box, Progress
 from ..workbench import Workbench, as_workbench
 from .registry import Plan, get_metric, list_metrics
 
@@ -92,7 +92,7 @@ def rows_csv(rows: list[dict[str, object]]) -> str:
     return buf.getvalue()
 
 
-def box_region(shape: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+def box_region(shape: tuple[int, int], box: Box) -> np.ndarray:
     """A boolean mask of ``shape`` (H, W) for the box (x0, y0, x1, y1) in pixels, clipped to the image."""
     h, w = shape
     x0, y0, x1, y1 = box
@@ -107,8 +107,9 @@ def box_region(shape: tuple[int, int], box: tuple[float, float, float, float]) -
     return out
 
 
-def box_share(shape: tuple[int, int], box: tuple[float, float, float, float]) -> float:
-    """The share of the image (H, W) that the box covers after clipping (0..1)."""
+def box_share(shape: tuple[int, int], box: Box) -> float:
+    """The share of the image (H, W) that the box covers after clipping and rounding to pixels (0..1): the
+    relevance mass a map spread evenly would put there. The one meaning of "box share" in the library."""
     return float(box_region(shape, box).mean())
 
 

@@ -13,8 +13,8 @@ from ..errors import ImageError, XaiError
 from ..images import downscale, load_sample, sample_names
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
+from ..types import Box
 from ..untrusted.limits import LIMITS
-from ..untrusted.text import Box
 from ..untrusted.text import parse_boxes as parse_boxes  # re-exported: the CSV is read by the upload boundary
 from ..untrusted.zips import MemberError, UploadZip
 from ..workbench import Workbench, as_workbench

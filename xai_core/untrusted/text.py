@@ -15,10 +15,10 @@ import re
 import numpy as np
 
 from ..errors import ImageError, ModelLoadError
+from ..types import Box
 from .limits import LIMITS, MB, Limits
 from .messages import short, shown
 
-Box = tuple[float, float, float, float]
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
