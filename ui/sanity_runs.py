@@ -23,8 +23,12 @@ def ready(key: tuple, cost: sanity.CheckCost, model_key: str, label: str, button
     if services.store().get(key) is not None:
         return True
     speed = st.session_state.get(SPEED, {}).get(model_key)
-    st.info(f"Not computed yet. This run: {cost.text(speed)}", icon="⏱️")
-    return st.button(label, type="primary", key=button)
+    note = st.empty()
+    note.info(f"Not computed yet. This run: {cost.text(speed)}", icon="⏱️")
+    pressed = st.button(label, type="primary", key=button)
+    if pressed:  # the line must not say "not computed" above the maps this run draws
+        note.caption(f"⏱️ {cost.text(speed)}")
+    return pressed
 
 
 def compute(key: tuple, cost: sanity.CheckCost, model_key: str, build: Callable[[], Any], stop: str) -> Any:
