@@ -11,6 +11,8 @@ from test_own_models import _hf_vit, hf_zip
 from test_own_models_hostile import VIT, _zip
 from test_pages import APP
 
+from ui import escape
+
 pytest.importorskip("transformers")
 
 
@@ -28,7 +30,7 @@ def test_hugging_face_folder_shows_capabilities_and_top5_then_explains():
     at = _own("huggingface")
     at.sidebar.file_uploader(key="own_hf").upload("my_vit.zip", hf_zip(_hf_vit()), "application/zip").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("my_vit.zip" in s.value for s in at.sidebar.success)
+    assert any(escape.markdown("my_vit.zip") in s.value for s in at.sidebar.success)  # shown literally
     captions = [c.value for c in at.sidebar.caption]
     top5 = next(c for c in captions if c.startswith("Top-5 on this image"))
     assert all(name in top5 for name in ("cat", "dog", "eel"))
