@@ -31,6 +31,8 @@ run: install
 
 lint: install-dev
 	$(BIN)/ruff check .
+	# types over xai_core/ (the [tool.mypy] section of pyproject.toml; cache in .mypy_cache)
+	$(BIN)/mypy
 
 test: install-dev lint
 	$(BIN)/python -m pytest
@@ -39,4 +41,4 @@ bench: install-dev
 	$(BIN)/python -m bench.bench_explainers
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

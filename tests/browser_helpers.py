@@ -84,7 +84,9 @@ def _wait_idle_with(page, text: str, timeout_s: float = 300) -> None:
         if idle and page.get_by_text(text).count() and page.locator("[data-stale='true']").count() == 0:
             return
         time.sleep(1)
-    pytest.fail(f"{text!r} did not appear within {timeout_s} s")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "timed_out.png"))  # what the page showed instead, for the next person
+    pytest.fail(f"{text!r} did not appear within {timeout_s} s (the page: tests/artifacts/timed_out.png)")
 
 
 def _sidebar_image(page) -> str:

@@ -105,10 +105,9 @@ def test_time_budget_caps_and_says_so(tiny, monkeypatch):
     monkeypatch.setattr(engine, "seconds_per_pass", lambda module, example: 0.01)
     monkeypatch.setattr("xai_core.explainers.common.seconds_per_pass", lambda module, example: 0.01)
     x = random_input(tiny, 1)
-    extras: dict = {}
     with options.using(RunOptions(time_budget=5.0)):
-        get_explainer("rise")(tiny, x, torch.tensor([0]), masks=4000, extras=extras)
-    assert extras["masks_used"] == [500] and "capped from 4000 to 500" in extras["notice"]
+        got = get_explainer("rise").run(tiny, x, torch.tensor([0]), masks=4000).diagnostics
+    assert got["masks_used"] == [500] and "capped from 4000 to 500" in got["notice"][0]
     with pytest.raises(ExplainerError, match="time budget"), options.using(RunOptions(time_budget=1.0)):
         get_explainer("occlusion")(tiny, x, torch.tensor([0]), window=2, stride=1)
     # The budget is the session's: the Workbench passes its RunOptions down, and the map says it was capped.

@@ -11,6 +11,7 @@ from torch import nn
 import xai_core
 from xai_core import Cancelled, ExplainerError, engine, get_explainer
 from xai_core.hooks import has_hooks
+from xai_core.result import TOP1
 
 
 def _oom_above(limit: int, calls: list[tuple[int, int]]):
@@ -187,8 +188,11 @@ def test_input_gradients_and_select():
     spec = tiny_spec(seed=0, device="cpu")
     x = random_input(spec, 2)
     target = torch.tensor([1, 2])
-    grad, score = engine.input_gradients(spec.module, x, target)
+    grad, score, fwd = engine.input_gradients(spec.module, x, target)
     assert grad.shape == x.shape and not score.requires_grad
+    assert torch.allclose(fwd.logits, engine.logits(spec.module, x)) and torch.equal(fwd.target, target)
+    top1 = engine.input_gradients(spec.module, x, torch.tensor([TOP1, 2])).forward.target
+    assert top1.tolist() == [int(fwd.logits[0].argmax()), 2]
     assert torch.allclose(score, engine.logits(spec.module, x)[[0, 1], [1, 2]])
     # Finite differences agree with the gradient.
     d = torch.zeros_like(x)

@@ -76,14 +76,14 @@ def test_input_x_gradient_matches_captum(model, x):
     ours = get_explainer("input_x_gradient")(model, x, TARGET)
     ref = _captum(InputXGradient, model.module, x, target=TARGET).sum(dim=1)
     assert_close_rel(ours, ref, rel=1e-5)
-    assert_close_rel(get_explainer("input_x_gradient").attribute(model, x, TARGET),
+    assert_close_rel(get_explainer("input_x_gradient").attribute(model, x, TARGET).values,
                      _captum(InputXGradient, model.module, x, target=TARGET), rel=1e-5)
 
 
 @pytest.mark.parametrize("baseline", ["black", "blurred"])
 @pytest.mark.parametrize("rule,steps", [("gausslegendre", 20), ("riemann_trapezoid", 24)])
 def test_integrated_gradients_matches_captum(model, x, baseline, rule, steps):
-    ours = get_explainer("integrated_gradients").attribute(model, x, TARGET, steps=steps, baseline=baseline, rule=rule)
+    ours = get_explainer("integrated_gradients").attribute(model, x, TARGET, steps=steps, baseline=baseline, rule=rule).values
     x0 = baseline_for(model, x, baseline, 0)
     ref = _captum(IntegratedGradients, model.module, x, target=TARGET, baselines=x0, n_steps=steps, method=rule)
     if rule == "riemann_trapezoid":
@@ -98,12 +98,12 @@ def test_integrated_gradients_matches_captum(model, x, baseline, rule, steps):
 @pytest.mark.parametrize("inplace", [False, True], ids=["relu", "relu_inplace"])
 def test_guided_backprop_matches_captum_on_relu(x, inplace):
     ours_model = _tiny(inplace=inplace)
-    ours = get_explainer("guided_backprop").attribute(ours_model, x, TARGET)
+    ours = get_explainer("guided_backprop").attribute(ours_model, x, TARGET).values
     ref = _captum(GuidedBackprop, ours_model.module, x, target=TARGET)
     assert_close_rel(ours, ref, rel=1e-5)
     # Same weights without inplace: the same answer (inplace activations change nothing).
     assert_close_rel(ours, _captum(GuidedBackprop, _tiny(inplace=False).module, x, target=TARGET), rel=1e-5)
-    plain = get_explainer("gradient").attribute(ours_model, x, TARGET)
+    plain = get_explainer("gradient").attribute(ours_model, x, TARGET).values
     assert not torch.allclose(ours, plain, rtol=1e-3, atol=1e-6), "guided rule had no effect"
     assert_close_rel(get_explainer("guided_backprop")(ours_model, x, TARGET), ref.abs().amax(1), rel=1e-5)
 
@@ -188,8 +188,8 @@ def test_integrated_gradients_on_bundled_model_matches_captum(lite0, chelsea_x, 
     steps = 8
     target = torch.tensor([285])
     spec = get_explainer("integrated_gradients")
-    extras: dict = {}
-    ours = spec.attribute(lite0, chelsea_x, target, steps=steps, baseline="black", rule=rule, extras=extras)
+    result = spec.attribute(lite0, chelsea_x, target, steps=steps, baseline="black", rule=rule)
+    ours = result.values
     x0 = baseline_for(lite0, chelsea_x, "black", 0)
     ref = _captum(IntegratedGradients, lite0.module, chelsea_x, target=target, baselines=x0, n_steps=steps, method=rule,
                   internal_batch_size=steps)
@@ -200,4 +200,4 @@ def test_integrated_gradients_on_bundled_model_matches_captum(lite0, chelsea_x, 
     # ReLU6 kink for a handful of pixels: tiny in norm, below 1 % of the peak everywhere.
     assert float((ours - ref).norm() / ref.norm()) < 1e-3
     assert_close_rel(ours, ref, rel=1e-2)
-    assert np.isfinite(extras["completeness_gap"][0])
+    assert np.isfinite(result.diagnostics["completeness_gap"][0])

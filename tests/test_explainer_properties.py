@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import pytest
@@ -89,14 +88,14 @@ def test_ig_completeness_within_one_percent(smooth, baseline, rule):
     x = random_input(smooth, 2, seed=1)
     target = torch.tensor([1, 3])
     spec = get_explainer("integrated_gradients")
-    extras: dict[str, Any] = {}
-    attr = spec.attribute(smooth, x, target, steps=64, baseline=baseline, rule=rule, extras=extras)
+    result = spec.attribute(smooth, x, target, steps=64, baseline=baseline, rule=rule)
+    attr = result.values
     x0 = baseline_for(smooth, x, baseline, 0)
     gap = _completeness_gap(smooth, x, target, x0, attr)
     assert (gap < 0.01).all(), f"completeness gap {gap.tolist()}"
-    assert np.allclose(extras["completeness_gap"], gap.numpy(), atol=1e-4)
+    assert np.allclose(result.diagnostics["completeness_gap"], gap.numpy(), atol=1e-4)
     # The check is not vacuous: with 2 steps the trapezoid rule misses by far more than 1 %.
-    coarse = spec.attribute(smooth, x, target, steps=2, baseline=baseline, rule="riemann_trapezoid")
+    coarse = spec.attribute(smooth, x, target, steps=2, baseline=baseline, rule="riemann_trapezoid").values
     assert (_completeness_gap(smooth, x, target, x0, coarse) > 0.01).any()
 
 
@@ -110,7 +109,7 @@ def test_explain_reports_ig_completeness_gap(smooth, baseline):
     e = xai_core.explain(smooth, image, "integrated_gradients", target=cls, steps=64, baseline=baseline)
     assert e.target == cls
     target = torch.tensor([cls])
-    attr = get_explainer("integrated_gradients").attribute(smooth, x, target, steps=64, baseline=baseline)
+    attr = get_explainer("integrated_gradients").attribute(smooth, x, target, steps=64, baseline=baseline).values
     mine = _completeness_gap(smooth, x, target, baseline_for(smooth, x, baseline, 0), attr)
     assert isinstance(e.value("completeness_gap"), float)
     assert e.value("completeness_gap") == pytest.approx(float(mine[0]), abs=1e-4)
@@ -332,8 +331,8 @@ def test_relu6_model_saturates(relu6_model):
 def test_guided_backprop_handles_relu6(relu6_model):
     x = random_input(relu6_model, 2, seed=4)
     target = torch.tensor([0, 3])
-    ours = get_explainer("guided_backprop").attribute(relu6_model, x, target)
-    plain = get_explainer("gradient").attribute(relu6_model, x, target)
+    ours = get_explainer("guided_backprop").attribute(relu6_model, x, target).values
+    plain = get_explainer("gradient").attribute(relu6_model, x, target).values
     reference = _reference_guided(relu6_model.module, x, target)
     assert not torch.allclose(ours, plain, rtol=1e-3, atol=1e-6)
     assert_close_f32(ours, reference)
@@ -345,7 +344,7 @@ def test_captum_guided_backprop_ignores_relu6(relu6_model):
     """Why we wrote our own: Captum only overrides nn.ReLU, so on ReLU6 it returns the plain gradient."""
     x = random_input(relu6_model, 2, seed=4)
     target = torch.tensor([0, 3])
-    plain = get_explainer("gradient").attribute(relu6_model, x, target)
+    plain = get_explainer("gradient").attribute(relu6_model, x, target).values
     with pytest.warns(UserWarning):
         captum = CaptumGuidedBackprop(relu6_model.module).attribute(x.clone(), target=target)
     assert_close_f32(captum, plain)

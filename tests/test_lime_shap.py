@@ -47,12 +47,13 @@ def linear() -> xai_core.ModelSpec:
 
 
 def run(method: str, model: xai_core.ModelSpec, x: torch.Tensor, target: torch.Tensor, **params) -> tuple[torch.Tensor, dict]:
-    extras: dict = {}
-    return get_explainer(method)(model, x, target, extras=extras, **params), extras
+    """The maps and the diagnostics of one run."""
+    result = get_explainer(method).run(model, x, target, **params)
+    return result.maps, dict(result.diagnostics)
 
 
-def values(method: str, extras: dict) -> list[np.ndarray]:
-    return extras["coefficients" if method == "lime" else "shap_values"]
+def values(method: str, diagnostics: dict) -> list[np.ndarray]:
+    return diagnostics["coefficients" if method == "lime" else "shap_values"]
 
 
 @pytest.mark.parametrize("reference", ["black", "blurred"])
@@ -123,7 +124,7 @@ def test_time_budget_caps_samples_and_says_so(linear, method, monkeypatch):
         linear.module.seen = 0
         maps, ex = run(method, linear, x, torch.tensor([0]), samples=1000, **GRID)
         assert ex["samples"] == [100] and linear.module.seen == 100
-        assert "capped from 1000 to 100" in ex["notice"] and "time budget" in ex["notice"]
+        assert "capped from 1000 to 100" in ex["notice"][0] and "time budget" in ex["notice"][0]
         assert torch.isfinite(maps).all() and float(maps.abs().max()) > 0
         linear.module.seen = 0
         _, ex = run(method, linear, x, torch.tensor([0]), samples=50, **GRID)

@@ -64,12 +64,13 @@ def test_resnet_residual_additions_are_canonized_so_relevance_is_conserved():
     net.fc.bias.data.zero_()
     spec = xai_core.from_module(net, ["a", "b", "c"], input_size=(64, 64), device="cpu")
     x, target = torch.rand(2, 3, 64, 64), torch.tensor([0, 2])
-    extras: dict = {}
-    rel = get_explainer("lrp")(spec, x, target, composite="epsilon_plus", extras=extras)
+    result = get_explainer("lrp").run(spec, x, target, composite="epsilon_plus")
+    rel = result.maps
     with torch.no_grad():
         logits = net(x)[torch.arange(2), target]
     torch.testing.assert_close(rel.sum(dim=(1, 2)), logits, rtol=1e-3, atol=1e-5)
-    assert extras["relevance_kept"] == pytest.approx([1.0, 1.0], rel=1e-3)
+    assert result.diagnostics["relevance_kept"] == pytest.approx([1.0, 1.0], rel=1e-3)
+    torch.testing.assert_close(result.logits[torch.arange(2), target], logits, rtol=1e-4, atol=1e-5)
     assert sum(1 for m in net.modules() if hasattr(m, "canonizer_sum")) == 0  # the blocks are restored afterwards
 
 

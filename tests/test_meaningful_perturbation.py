@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
@@ -37,18 +35,20 @@ def test_deletes_the_planted_patch_and_lowers_the_probability(planted):
     x = _bright_patch(planted)
     with torch.no_grad():
         target = planted.module(x).argmax(1)
-    extras: dict[str, Any] = {}
     before = [p.detach().clone() for p in planted.module.parameters()]
-    maps = MP(planted, x, target, extras=extras, grid=14, iterations=60)
+    result = MP.run(planted, x, target, grid=14, iterations=60)
+    maps, diagnostics = result.maps, result.diagnostics
     assert maps.shape == (1, *SIZE) and maps.dtype == torch.float32
     r, c = divmod(int(maps[0].argmax()), SIZE[1])
     assert PATCH_ROWS.start <= r < PATCH_ROWS.stop and PATCH_COLS.start <= c < PATCH_COLS.stop, (r, c)
     assert float(maps[0].max()) > 0.5
     far = torch.cat([maps[0, :, :12].flatten(), maps[0, 20:].flatten()])  # pixels ≥ 8 px from the patch are kept
     assert float(far.max()) < 0.01 * float(maps[0].max())
-    assert extras["probability_after"][0] < extras["probability_before"][0] - 0.005
-    # Extras: the keep-mask is 1 − map, the perturbed image is an RGB uint8 picture.
-    mask, img = extras["mask"][0], extras["perturbed"][0]
+    assert diagnostics["probability_after"][0] < diagnostics["probability_before"][0] - 0.005
+    # The logits returned are those of the explained input itself.
+    assert torch.allclose(result.logits, planted.module(x).detach(), atol=1e-5)
+    # Diagnostics: the keep-mask is 1 − map, the perturbed image is an RGB uint8 picture.
+    mask, img = diagnostics["mask"][0], diagnostics["perturbed"][0]
     assert mask.dtype == np.float32 and mask.shape == SIZE and 0 <= mask.min() and mask.max() <= 1
     assert np.allclose(mask, 1 - maps[0].numpy(), atol=1e-6)
     assert img.dtype == np.uint8 and img.shape == (*SIZE, 3)
@@ -72,16 +72,14 @@ def test_deterministic_and_batched_equals_unbatched(tiny):
 def test_time_budget_caps_the_iterations(tiny, monkeypatch):
     monkeypatch.setattr(common, "seconds_per_pass", lambda module, x: 0.01)  # 30 ms per image-iteration
     calls: list[tuple[float, str]] = []
-    extras: dict[str, Any] = {}
     with options.using(RunOptions(time_budget=1.0)):
-        MP(tiny, random_input(tiny), torch.tensor([0]), grid=8, iterations=300, extras=extras,
-           progress=lambda f, text: calls.append((f, text)))
-    assert "capped from 300 to 33" in extras["notice"]
+        got = MP.run(tiny, random_input(tiny), torch.tensor([0]), grid=8, iterations=300,
+                     progress=lambda f, text: calls.append((f, text))).diagnostics
+    assert "capped from 300 to 33" in got["notice"][0]
     assert calls[-1] == (1.0, "mask optimisation 33/33") and len(calls) == 4  # every 10 and the last
-    extras = {}
     with options.using(RunOptions(time_budget=1.0)):
-        MP(tiny, random_input(tiny), torch.tensor([0]), iterations=20, extras=extras)
-    assert "notice" not in extras
+        got = MP.run(tiny, random_input(tiny), torch.tensor([0]), iterations=20).diagnostics
+    assert "notice" not in got
 
 
 def test_cancel_stops_cleanly_and_inference_mode_callers_work(tiny):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import PATCH_COLS, PATCH_ROWS, SIZE, png_bytes, random_image, zip_bytes
 
-from xai_core import ImageError, metrics
+from xai_core import ImageError, batch, metrics
 
 
 def test_zip_with_boxes_nested_folders_and_a_broken_file():
@@ -39,8 +39,8 @@ def test_evaluate_set_on_the_planted_model_and_summary(planted):
     box = (PATCH_COLS.start, PATCH_ROWS.start, PATCH_COLS.stop, PATCH_ROWS.stop)
     items = [metrics.Item("boxed", img, box), metrics.Item("plain", random_image(*SIZE, seed=4))]
     seen = []
-    rows, fails = metrics.evaluate_set(planted, items, [("gradient", {})], metrics=["deletion", "pointing_game"],
-                                       params={"deletion": {"steps": 8}}, progress=lambda f, t: seen.append(f))
+    rows, fails = batch.evaluate_set(planted, items, [("gradient", {})], metrics=["deletion", "pointing_game"],
+                                     params={"deletion": {"steps": 8}}, progress=lambda f, t: seen.append(f))
     assert not fails and seen[-1] == 1.0
     assert {r["map"] for r in rows} == {"Gradient (saliency)", metrics.RANDOM, metrics.CENTRE, metrics.EDGES}
     grad = [r for r in rows if r["map"] == "Gradient (saliency)"]

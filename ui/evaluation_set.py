@@ -10,7 +10,7 @@ import streamlit as st
 import xai_core as xc
 from ui import services, widgets
 from ui.state import Context
-from xai_core import metrics
+from xai_core import batch, metrics
 
 RESULT = "xai_set_result"
 SET_METRICS = ["deletion", "insertion", "pointing_game", "relevance_mass"]
@@ -21,7 +21,8 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
     """The tab; ``metric_params`` are the first tab's metric settings (they apply here too)."""
     st.caption("The metric settings of the first tab apply. Each image is explained for its top-1 class. "
                "Localisation metrics need boxes: the samples have "
-               "tight boxes (each under half its image); for a zip, add a CSV of `filename,x0,y0,x1,y1` in pixels. "
+               "tight boxes (each under half its image); for a zip, add a CSV of `filename,x0,y0,x1,y1` in pixels, or a "
+               "mask `x_mask.png` beside `x.png` (white object on black). "
                f"Up to {metrics.sets.MAX_IMAGES} images, {metrics.sets.MAX_ZIP_BYTES // 2**20} MB.")
     source = st.radio("Images", ["Bundled samples", "Upload a zip"], horizontal=True, key="set_source")
     items, notes = None, []
@@ -47,12 +48,15 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
         st.caption(f"ℹ️ {n}")
     if items is None:
         return
-    st.caption(f"{len(items)} images, {sum(it.box is not None for it in items)} with boxes.")
-    if st.button("▶️ Evaluate the set", type="primary", key="set_run", disabled=not chosen_metrics):
+    st.caption(f"{len(items)} images, {sum(it.box is not None or it.region is not None for it in items)} with boxes "
+               "or masks.")
+    if not chosen:
+        st.info("Pick at least one explainer.")
+    if st.button("▶️ Evaluate the set", type="primary", key="set_run", disabled=not chosen_metrics or not chosen):
         bar = widgets.LazyProgress(st.empty(), "Evaluating the set")
-        rows, fails = metrics.evaluate_set(ctx.workbench, items, [(m, params.get(m, {})) for m in chosen],
-                                           metrics=chosen_metrics, params=metric_params, references=refs,
-                                           progress=bar)
+        # the batch runner: the same loop as the CLI and the lab's own data
+        rows, fails = batch.evaluate_set(ctx.workbench, items, [(m, params.get(m, {})) for m in chosen],
+                                         metrics=chosen_metrics, params=metric_params, references=refs, progress=bar)
         bar.clear()
         st.session_state[RESULT] = ((ctx.model_key, ctx.options.result_key), rows, fails)
     result = st.session_state.get(RESULT)

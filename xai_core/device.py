@@ -20,9 +20,14 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None`` means :func:`default_device`."""
+    return torch.device(device) if device is not None else default_device()
+
+
 def device_label(device: torch.device | str | None = None) -> str:
     """A short human label for the device badge, e.g. ``CUDA · NVIDIA H100`` or ``CPU · 2 threads``."""
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     if device.type == "cuda":
         return f"CUDA · {torch.cuda.get_device_name(device)}"
     if device.type == "mps":

@@ -11,18 +11,18 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 
 from . import fastpath, options
 from .device import CPU_BATCH, GPU_BATCH, batch_size_for, configure_threads, default_device, device_label
 from .errors import Cancelled, ExplainerError
-from .trace import first_forward
+from .result import Forward, first_forward
 from .types import Progress
 
-__all__ = ["CPU_BATCH", "GPU_BATCH", "autocast", "batch_size_for", "chunks", "configure_threads", "default_device",
-           "device_label", "input_gradients", "logits", "scores", "seconds_per_pass", "select"]
+__all__ = ["CPU_BATCH", "GPU_BATCH", "Gradients", "autocast", "batch_size_for", "chunks", "configure_threads",
+           "default_device", "device_label", "input_gradients", "logits", "logits_of", "scores", "seconds_per_pass", "select"]
 
 T = TypeVar("T")
 
@@ -137,6 +137,21 @@ def logits(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return module(x).float()
 
 
+def logits_of(module: torch.nn.Module, x: torch.Tensor, *, progress: Progress | None = None,
+              desc: str = "images") -> torch.Tensor:
+    """Logits ``[N, classes]`` of every input in ``x``, in batches (inference mode, OOM back-off, progress)."""
+    out: torch.Tensor | None = None
+    size = batch_size_for(x.device, x.shape[-1] * x.shape[-2])
+    for a, b, z in chunks(len(x), lambda a, b: logits(module, x[a:b].contiguous(memory_format=torch.channels_last)),
+                          batch_size=size, progress=progress, desc=desc):
+        if out is None:
+            out = torch.empty(len(x), z.shape[1], device=z.device)
+        out[a:b] = z
+    if out is None:
+        raise ValueError("logits_of needs at least one input")
+    return out
+
+
 def select(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``out[b, target[b]]`` for each sample b."""
     idx = target.view(-1, 1).to(out.device)
@@ -146,23 +161,29 @@ def select(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return out.gather(1, idx).squeeze(1)
 
 
-def input_gradients(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, *,
-                    report: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """d logit[target] / d x for a batch, and the selected logits.
+class Gradients(NamedTuple):
+    """What :func:`input_gradients` returns: the input gradient, the selected scores and the forward pass itself."""
+
+    grad: torch.Tensor
+    score: torch.Tensor
+    forward: Forward  # the pass's logits and the targets, TOP1 entries resolved from them
+
+
+def input_gradients(module: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> Gradients:
+    """d logit[target] / d x for a batch, the selected logits and the pass's :class:`Forward`.
 
     Only the input needs a gradient (model parameters are frozen at load time), so backward stops
-    at the input and no weight gradients are ever computed or stored. With ``report`` the pass is
-    reported as the explained input's first forward (:func:`trace.first_forward`), which also decides
-    a top-1 target (negative entries of ``target``).
+    at the input and no weight gradients are ever computed or stored. ``TOP1`` (negative) entries of
+    ``target`` become the pass's top-1 class; when ``x`` is the explained input itself, the returned
+    ``forward`` is its first forward (its logits and resolved targets go into the explainer's result).
     """
     with torch.enable_grad():
         xi = x.detach().requires_grad_(True)
         out = module(xi)
-        if report:
-            target = first_forward(x, out, target)
-        score = select(out, target)
+        fwd = first_forward(out, target)
+        score = select(out, fwd.target)
         if not torch.isfinite(score).all():
             raise ExplainerError("The model returned NaN or infinite scores for this input; "
                                  "check the checkpoint (it may have diverged) or the image.")
         (grad,) = torch.autograd.grad(score.sum(), xi)
-    return grad, score.detach()
+    return Gradients(grad, score.detach(), fwd)

@@ -201,8 +201,9 @@ def maps_npz(maps: dict[str, np.ndarray], meta: dict[str, Any] | None = None) ->
     arrays: dict[str, np.ndarray] = {}
     for i, (k, v) in enumerate(maps.items()):
         name = _npz_name(k, i)
-        arrays[name if name not in arrays and name != "meta" else f"{name}_{i}"] = np.asarray(v, np.float32)
-    np.savez_compressed(buf, **arrays, meta=np.array(json.dumps(meta or {}, default=str)))
+        arrays[name if name not in arrays and name not in ("meta", "allow_pickle") else f"{name}_{i}"] = np.asarray(v, np.float32)
+    # numpy's stub types **kwds as if a key could be its allow_pickle flag; the names above never are.
+    np.savez_compressed(buf, **arrays, meta=np.array(json.dumps(meta or {}, default=str)))  # type: ignore[arg-type]
     return buf.getvalue()
 
 

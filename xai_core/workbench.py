@@ -4,8 +4,10 @@
 the model's lock (``ModelSpec.lock``, one per model). Every forward pass or hook on a shared model runs inside
 :meth:`Workbench.session`, which holds that lock and makes the session's :class:`RunOptions` current for the
 engine (a ``ContextVar``: other threads and sessions keep theirs). The pipeline is written once, here:
-preprocess → target → run → finite check → resize. Analyses (metrics, sanity checks, the lab) take a Workbench
-(or a ModelSpec, wrapped with the default options) and run their forwards through it.
+preprocess → target → run → finite check → resize. An explainer returns its maps, its declared diagnostics and,
+where it ran one, its first forward's logits as a value (:class:`~xai_core.result.ExplainerResult`); the pipeline
+runs a separate forward only when the explainer ran none on the input itself. Analyses (metrics, sanity checks,
+the lab) take a Workbench (or a ModelSpec, wrapped with the default options) and run their forwards through it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import numpy as np
 import torch
 
 from . import options as run_options
-from .engine import batch_size_for, chunks, logits
+from .engine import logits, logits_of
 from .errors import ExplainerError
 from .models.spec import ModelSpec
 from .options import RunOptions
+from .registry import ExplainerSpec
 from .request import ExplainRequest, Explanation, Prediction
-from .trace import TOP1, tracing
+from .result import TOP1
 from .types import DiagnosticValue, Progress
 
 T = TypeVar("T")
@@ -42,14 +45,20 @@ class Prepared:
 
 @dataclass
 class BatchRun:
-    """Maps of one explainer for a batch (model input size, float32 on the CPU), with the classes explained and
-    the class probabilities from the same run."""
+    """Maps of one explainer for a batch (model input size, float32 on the CPU), with the classes explained, the
+    class probabilities from the same run and the diagnostics the explainer declares (name -> one value per item,
+    in declaration order)."""
 
     maps: torch.Tensor
     targets: list[int]
     probabilities: torch.Tensor
-    extras: dict[str, list]
+    diagnostics: dict[str, list]
     seconds: float
+
+    def diagnostics_of(self, spec: ExplainerSpec, i: int) -> dict[str, DiagnosticValue]:
+        """Item ``i``'s diagnostics, each with its declaration (``spec`` is the explainer that made this run)."""
+        return {d.name: DiagnosticValue(d, self.diagnostics[d.name][i]) for d in spec.diagnostics
+                if d.name in self.diagnostics}
 
 
 class Workbench:
@@ -100,13 +109,9 @@ class Workbench:
     def logits(self, x: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
         """Logits ``[N, classes]`` (float32, on the model's device) of normalised inputs, in batches."""
         with self.session() as model:
-            x = x.to(model.device)
-            out = torch.empty(len(x), model.num_classes, device=model.device)
-            size = batch_size_for(x.device, x.shape[-1] * x.shape[-2])
-            for a, b, z in chunks(len(x), lambda a, b: logits(model.module, x[a:b].contiguous(
-                    memory_format=torch.channels_last)), batch_size=size, progress=progress, desc="images"):
-                out[a:b] = z
-            return out
+            if len(x) == 0:
+                return torch.empty(0, model.num_classes, device=model.device)
+            return logits_of(model.module, x.to(model.device), progress=progress)
 
     def probabilities_of(self, images: list[np.ndarray]) -> np.ndarray:
         """Softmax probabilities ``[N, classes]`` of RGB uint8 images of any size, in one batched run."""
@@ -137,8 +142,9 @@ class Workbench:
     def explain_tensor(self, x: torch.Tensor, targets: list[int | None], request: ExplainRequest, *,
                        progress: Progress | None = None) -> BatchRun:
         """Explain a batch of model inputs ``x`` [N, 3, h, w] (normalised), item i for ``targets[i]`` (None: its
-        top-1 class). Explainers that report their first forward (``reports_logits``) decide top-1 targets and
-        give the probabilities from that pass; for the others one separate forward comes first."""
+        top-1 class). Explainers that report their first forward (``reports_logits``) decide top-1 targets; for the
+        others one separate forward comes first when a top-1 class is asked for. The probabilities come from the
+        logits the explainer returns, and from a separate forward only when it returns none."""
         spec = request.spec
         if len(targets) != len(x):
             raise ExplainerError(f"{len(targets)} targets for {len(x)} inputs: give one class (or None) per input.")
@@ -149,30 +155,25 @@ class Workbench:
             if not spec.reports_logits and TOP1 in wanted:
                 z = logits(model.module, x)
                 wanted = [int(z[i].argmax()) if t == TOP1 else t for i, t in enumerate(wanted)]
-            target = torch.tensor(wanted, device=x.device)
-            extras: dict[str, list] = {}
-            with tracing(x) as tr:
-                t0 = time.perf_counter()
-                maps = spec.fn(model, x, target, progress=progress, seed=request.seed, extras=extras, **request.kwargs)
-                if x.device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - t0
-            if tr.target is not None:
-                target = tr.target
-            if tr.logits is not None:
-                z = tr.logits
+            t0 = time.perf_counter()
+            result = spec.run(model, x, torch.tensor(wanted, device=x.device), progress=progress, seed=request.seed,
+                              **request.kwargs)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            if result.logits is not None:
+                z = result.logits
             elif z is None:
                 z = logits(model.module, x)
+            target = result.target
             if bool((target < 0).any()):
-                raise ExplainerError(f"{spec.title} did not report its first forward pass, so the top-1 class is "
-                                     "unknown; give the class to explain.")
-        maps = maps.detach().float().cpu()
+                raise ExplainerError(f"{spec.title} did not resolve the top-1 class; give the class to explain.")
+        maps = result.maps.detach().float().cpu()
         if not torch.isfinite(maps).all():
             raise ExplainerError(f"{spec.title} produced NaN or infinite values for this input; "
                                  "try other parameters or another method.")
-        for name in extras:
-            spec.diagnostic(name)  # every reported value is declared (raises otherwise)
-        return BatchRun(maps, [int(t) for t in target.tolist()], torch.softmax(z.float(), 1).cpu(), extras, seconds)
+        diagnostics = {d.name: list(result.diagnostics[d.name]) for d in spec.diagnostics if d.name in result.diagnostics}
+        return BatchRun(maps, [int(t) for t in target.tolist()], torch.softmax(z.float(), 1).cpu(), diagnostics, seconds)
 
     def explain(self, image: np.ndarray, request: ExplainRequest | str, *,
                 progress: Progress | None = None) -> Explanation:
@@ -187,12 +188,10 @@ class Workbench:
         full = cv2.resize(run.maps[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         tgt = run.targets[0]
         params = request.kwargs
-        diagnostics = {d.name: DiagnosticValue(d, _first(run.extras[d.name])) for d in spec.diagnostics
-                       if d.name in run.extras}
         return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=model.label(tgt),
                            probability=float(run.probabilities[0, tgt]), seconds=run.seconds,
-                           signed=spec.signed or params.get("reduction") == "sum", params=params,
-                           diagnostics=diagnostics, request=request)
+                           signed=spec.signed_for(params), params=params, diagnostics=run.diagnostics_of(spec, 0),
+                           request=request)
 
     def _check_target(self, target: int) -> int:
         t = int(target)
@@ -204,10 +203,6 @@ class Workbench:
 def as_workbench(model: ModelSpec | Workbench) -> Workbench:
     """``model`` itself if it is a Workbench, else a Workbench on it with the default run options."""
     return model if isinstance(model, Workbench) else Workbench(model)
-
-
-def _first(values: Any) -> Any:
-    return values[0] if isinstance(values, list) else values
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

@@ -18,9 +18,9 @@ from ..metrics.registry import get_metric
 from ..request import ExplainRequest
 from ..untrusted.paths import PathError, inside
 from .source import ModelSource
+from .work import TARGET_MODES, Work
 
 DEFAULT_METRICS = ("deletion", "insertion", "pointing_game", "iou", "relevance_mass")
-TARGET_MODES = ("label", "top1")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,12 @@ class BatchConfig:
 
     def fixed_target(self) -> int | None:
         return int(self.target) if str(self.target).isdigit() else None
+
+    @property
+    def work(self) -> Work:
+        """What the loop computes for every image of this run."""
+        fixed = self.fixed_target()
+        return Work(tuple(self.requests), self.target if fixed is None else fixed, self.metrics, self.metric_params)
 
     def identity(self) -> dict[str, Any]:
         """What changes the numbers: a run resumes only under the same identity."""

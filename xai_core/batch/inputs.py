@@ -1,9 +1,9 @@
 """A batch run's inputs: a folder of images, an ImageFolder-style class tree, or a CSV of paths.
 
 * folder: every image under it (sorted by path), no label;
-* class tree: ``root/<class>/<image>`` (no image directly in ``root``); a class folder named like one of the
-  model's labels (case-insensitive) or a class index gets that index, otherwise the folders are numbered in sorted
-  order (torchvision's ``ImageFolder`` convention);
+* class tree: ``root/<class>/<image>`` (no image directly in ``root``); when every class folder names one of the
+  model's labels (case, spaces, '_' and '-' ignored) or a class index (:func:`match_classes`, the lab's rule too),
+  it gets that index, otherwise the folders are numbered in sorted order (torchvision's ``ImageFolder`` convention);
 * CSV: ``path,target,x0,y0,x1,y1`` (header optional; target and box optional; target a class index or a label;
   paths relative to the CSV's folder). Read with the upload boundary's CSV limits (rows, field length, finite
   coordinates), although the operator chose the file.
@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ..untrusted.limits import LIMITS, Limits
 from ..untrusted.messages import shown
 from ..untrusted.paths import PathError, inside, relative
 from ..untrusted.runfiles import read_file
+from .work import Decoded
 
 INPUTS_REFUSAL = "Inputs are read from the inputs folder only; give a folder or CSV inside it (e.g. its name)."
 
@@ -79,12 +81,29 @@ def _images(top: Path, root: Path, limits: Limits) -> list[Path]:
     return sorted(found)
 
 
+def _norm(s: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", s.strip().lower())
+
+
+def match_classes(folders: list[str], labels: list[str]) -> list[int | None]:
+    """The model class each folder names: by label (case, spaces, '_' and '-' ignored) or by index ('3', '003');
+    None where it names none. The one rule for class folders (the CLI's class trees, the lab's own data)."""
+    by_name = {_norm(lab): i for i, lab in reversed(list(enumerate(labels)))}
+    out: list[int | None] = []
+    for f in folders:
+        if f.strip().isdigit() and int(f) < len(labels):
+            out.append(int(f))
+        else:
+            out.append(by_name.get(_norm(f)))
+    return out
+
+
 def _class_index(names: list[str], labels: list[str]) -> dict[str, int]:
-    by_label = {lab.lower(): i for i, lab in enumerate(labels)}
-    if all(n.lower() in by_label for n in names):
-        return {n: by_label[n.lower()] for n in names}
-    if all(n.isdigit() and int(n) < len(labels) for n in names):
-        return {n: int(n) for n in names}
+    """Every folder's class when each names one (:func:`match_classes`), else the folders numbered in sorted order."""
+    matched = match_classes(names, labels)
+    known = [m for m in matched if m is not None]
+    if len(known) == len(matched):
+        return dict(zip(names, known, strict=True))
     return {n: i for i, n in enumerate(sorted(names))}
 
 
@@ -124,9 +143,10 @@ def read_csv(path: Path, labels: list[str], *, root: str | Path | None = None, l
             box = None
             if len(row) > 2 and any(row[2:6]):
                 try:
-                    box = tuple(float(v) for v in row[2:6])
-                    if len(box) != 4 or not all(math.isfinite(v) and abs(v) <= limits.image_pixels for v in box):
+                    vals = [float(v) for v in row[2:6]]
+                    if len(vals) != 4 or not all(math.isfinite(v) and abs(v) <= limits.image_pixels for v in vals):
                         raise ValueError
+                    box = (vals[0], vals[1], vals[2], vals[3])
                 except ValueError:
                     raise ImageError(f"CSV line {i}: the box should be four pixel positions x0,y0,x1,y1; correct "
                                      "the numbers or leave them empty.") from None
@@ -172,16 +192,23 @@ def discover(inputs: str | Path, labels: list[str], *, root: str | Path | None =
     return [Item(r.as_posix(), str(p), None, None, str(top)) for r, p in zip(rel, found, strict=True)], "folder"
 
 
-def load(item: Item, max_side: int = 1024, *, limits: Limits = LIMITS) -> tuple[np.ndarray, Box | None]:
-    """The item's image (RGB uint8, at most ``max_side`` px) and its box in that image's pixels; the file is read
-    again through its root (a link swapped in since :func:`discover` is refused) and sized before it is read."""
+def read(item: Item, max_side: int = 1024, *, limits: Limits = LIMITS) -> Decoded:
+    """The item decoded for the loop (RGB uint8, at most ``max_side`` px; its box kept as given, with the scale to
+    this image); the file is read again through its root (a link swapped in since :func:`discover` is refused) and
+    sized before it is read."""
     path = Path(item.path)
     root = Path(item.root) if item.root else path.parent
     data = read_file(root, path, limits.upload_bytes, f"the image {shown(item.key)}", ImageError)
     full = decode_image(data, limits=limits).array
     img = downscale(full, max_side)
-    box = item.box
-    if box is not None and img.shape != full.shape:
-        s = img.shape[1] / full.shape[1]
-        box = tuple(v * s for v in box)
-    return img, box
+    return Decoded(item.key, img, item.label, item.box, None, item.path, img.shape[1] / full.shape[1])
+
+
+def load(item: Item, max_side: int = 1024, *, limits: Limits = LIMITS) -> tuple[np.ndarray, Box | None]:
+    """The item's image (see :func:`read`) and its box in that image's pixels."""
+    d = read(item, max_side, limits=limits)
+    if d.box is None:
+        return d.image, None
+    x0, y0, x1, y1 = d.box
+    s = d.scale
+    return d.image, (x0 * s, y0 * s, x1 * s, y1 * s)

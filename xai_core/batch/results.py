@@ -87,7 +87,9 @@ class Run:
     def map_of(self, row: pd.Series | dict) -> np.ndarray | None:
         """The row's map (float32 at the model's input size), or None for a failed row."""
         idx, shard = row.get("map_index"), row.get("shard")
-        if pd.isna(idx) or pd.isna(shard) or int(idx) < 0 or not _SHARD.fullmatch(str(int(shard))):
+        if idx is None or shard is None or pd.isna(idx) or pd.isna(shard):
+            return None
+        if int(idx) < 0 or not _SHARD.fullmatch(str(int(shard))):
             return None
         n = int(shard)
         if self._shard is None or self._shard[0] != n:

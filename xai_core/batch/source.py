@@ -36,7 +36,7 @@ class ModelSource:
 
     def load(self, device: str | None = None) -> ModelSpec:
         dev = torch.device(device) if device else None
-        if self.kind == "name":
+        if not self.file:  # kind == "name"
             return load_model(self.name, dev)
         if not self.architecture or not self.classes:
             raise ModelLoadError("--model-file needs --architecture NAME and --classes N (the file's output count).")

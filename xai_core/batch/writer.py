@@ -81,10 +81,11 @@ class RunWriter:
 
     def write(self, chunk: ChunkResult) -> None:
         s, root = self.shard, self.root
-        maps = {str(i): m for i, m in enumerate(chunk.maps) if m is not None}
+        maps = {str(i): m.astype(np.float16) for i, m in enumerate(chunk.maps) if m is not None}
         tmp = root / "maps" / f".shard-{s:05d}.npz"
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, **maps)
+            # numpy's stub types **kwds as if a key could be its allow_pickle flag; the keys here are digits, never that.
+            np.savez_compressed(f, **maps)  # type: ignore[arg-type]
         os.replace(tmp, root / "maps" / f"shard-{s:05d}.npz")
         thumb_of = {}
         for j, (key, t) in enumerate(chunk.thumbs.items()):

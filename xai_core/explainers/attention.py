@@ -12,7 +12,7 @@ Which modules hold the attention, and how they compute it, is in the model's :cl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,16 +43,16 @@ def layout(model: ModelSpec, method: str) -> TokenLayout:
 
 def _mha_pre(_m: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     kwargs = dict(kwargs)
-    args = list(args)
-    if len(args) > 4:
-        args[4] = True
+    new_args = list(args)
+    if len(new_args) > 4:
+        new_args[4] = True
     else:
         kwargs["need_weights"] = True
-    if len(args) > 6:
-        args[6] = False
+    if len(new_args) > 6:
+        new_args[6] = False
     else:
         kwargs["average_attn_weights"] = False
-    return tuple(args), kwargs
+    return tuple(new_args), kwargs
 
 
 def _mha_replay(m: nn.MultiheadAttention, args: tuple, kwargs: dict, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,12 +81,12 @@ def attention_maps(model: ModelSpec) -> Iterator[list[torch.Tensor | None]]:
     handles: list[Any] = []
     switched: list[tuple[nn.Module, Any]] = []
 
-    def keep(i: int, second: bool):
+    def keep(i: int, second: bool) -> Callable[[nn.Module, tuple, Any], None]:
         def hook(_m: nn.Module, _i: tuple, out: Any) -> None:
             maps[i] = out[1] if second else out
         return hook
 
-    def replay(i: int):
+    def replay(i: int) -> Callable[[nn.Module, tuple, dict, tuple], tuple]:
         def hook(m: nn.Module, args: tuple, kwargs: dict, out: tuple) -> tuple:
             new = _mha_replay(m, args, kwargs, out)  # type: ignore[arg-type]
             maps[i] = new[1]
@@ -98,8 +98,9 @@ def attention_maps(model: ModelSpec) -> Iterator[list[torch.Tensor | None]]:
             m = model.module.get_submodule(name)
             if lay.kind == "timm":
                 switched.append((m, m.fused_attn))
-                m.fused_attn = False
-                handles.append(m.attn_drop.register_forward_hook(keep(i, False)))
+                # torch types Module.__setattr__ for tensors/modules only; timm's fused_attn is a plain bool.
+                m.fused_attn = False  # type: ignore[assignment]
+                handles.append(m.get_submodule("attn_drop").register_forward_hook(keep(i, False)))
             elif lay.kind == "hf":
                 handles.append(m.register_forward_hook(keep(i, True)))
             else:
@@ -120,7 +121,7 @@ def block_outputs(model: ModelSpec) -> Iterator[list[torch.Tensor | None]]:
     assert lay is not None
     outs: list[torch.Tensor | None] = [None] * len(lay.blocks)
 
-    def keep(i: int):
+    def keep(i: int) -> Callable[[nn.Module, tuple, Any], None]:
         def hook(_m: nn.Module, _i: tuple, out: Any) -> None:
             outs[i] = out[0] if isinstance(out, (tuple, list)) else out
         return hook

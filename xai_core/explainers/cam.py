@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..errors import ExplainerError
 from ..hooks import capture, capture_input
 from ..models.spec import ModelSpec
 from ..registry import Cost, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, first_forward
 from .common import upsample
 
 _NO_HEAD = ("CAM needs a model whose last feature maps go through global average pooling straight into one "
@@ -29,7 +27,7 @@ def _applies(model: ModelSpec) -> str | None:
     reference="Zhou et al. 2016, 'Learning Deep Features for Discriminative Localization', CVPR. arXiv:1512.04150",
     cost=Cost(1, 0), reports_logits=True, applies=_applies,
 )
-def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
+def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor) -> ExplainerResult:
     """M_c = Σ_k w_k^c A_k (Zhou et al. 2016, arXiv:1512.04150), signed, at the input size.
 
     The GAP-linear structure is checked on this very input: the features entering the linear layer
@@ -39,13 +37,15 @@ def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> to
         raise ExplainerError(_NO_HEAD.format(title=model.title))
     fc = model.module.get_submodule(model.fc_layer)
     with torch.inference_mode(), capture(model.submodule(None)) as act, capture_input(fc) as feat:
-        target = first_forward(x, model.module(x), target)
+        fwd = first_forward(model.module(x), target)
+        if act.activation is None or feat.activation is None:  # the CAM layer or the head is off the forward path
+            raise ExplainerError(_NO_HEAD.format(title=model.title))
         maps = model.as_grid(act.activation).float()
         pooled = feat.activation.float().flatten(1)
         ok = pooled.shape == maps.shape[:2] and torch.allclose(
             maps.mean(dim=(2, 3)), pooled, rtol=1e-3, atol=1e-4 * float(pooled.abs().max().clamp_min(1)))
         if not ok or not isinstance(fc, torch.nn.Linear):
             raise ExplainerError(_NO_HEAD.format(title=model.title))
-        weights = fc.weight[target.to(fc.weight.device)].float()
+        weights = fc.weight[fwd.target.to(fc.weight.device)].float()
         out = torch.einsum("bc,bchw->bhw", weights, maps)
-    return upsample(out.clone(), model.input_size)
+    return ExplainerResult.of(upsample(out.clone(), model.input_size), fwd)

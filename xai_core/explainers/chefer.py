@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..engine import select
 from ..models.spec import ModelSpec
 from ..registry import Cost, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, first_forward
 from .attention import attention_maps, checked, cls_row, layout, why_not
 from .common import upsample
 
@@ -21,20 +19,20 @@ from .common import upsample
               "Encoder-Decoder Transformers', ICCV. arXiv:2103.15679",
     cost=Cost(1, 1), reports_logits=True, applies=lambda m: why_not(m, "Transformer attribution"),
 )
-def chefer(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
+def chefer(model: ModelSpec, x: torch.Tensor, target: torch.Tensor) -> ExplainerResult:
     """R = I; for each layer R ← R + Ā R with Ā = E_h[(∇A ⊙ A)⁺] (Chefer et al. 2021, arXiv:2103.15679, eq. 5-6);
     the class token's row over the patches."""
     lay = layout(model, "Transformer attribution")
     with torch.enable_grad(), attention_maps(model) as maps:
         xg = x.detach().requires_grad_(True)  # the weights are frozen: the graph starts at the input
         out = model.module(xg)
-        target = first_forward(xg, out, target)
+        fwd = first_forward(out, target)
         raw = [a for a in maps if a is not None]
         atts = checked(maps, model)
-        grads = torch.autograd.grad(select(out, target).sum(), raw)
+        grads = torch.autograd.grad(select(out, fwd.target).sum(), raw)
     n = atts[0].shape[-1]
     r = torch.eye(n, device=x.device).expand(len(x), n, n).clone()
     for a, g in zip(atts, grads, strict=True):
         cam = (g.float() * a.detach()).clamp(min=0).mean(1)
         r = r + cam @ r
-    return upsample(cls_row(r, lay), model.input_size)
+    return ExplainerResult.of(upsample(cls_row(r, lay), model.input_size), fwd)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -12,6 +10,7 @@ from ..errors import ExplainerError
 from ..hooks import output_grad_hooks
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, attribution
+from ..result import Attribution
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Hardswish, nn.Mish)
 
@@ -45,20 +44,17 @@ def applies(model: ModelSpec) -> str | None:
     cost=Cost(1, 1), reports_logits=True, applies=applies,
     diagnostics=(GUIDED,),
 )
-def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, extras: dict | None = None,
-              **_: Any) -> torch.Tensor:
+def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor) -> Attribution:
     """Guided Backprop (Springenberg et al. 2015, arXiv:1412.6806).
 
     The guided rule is applied after every activation module: the activation's own backward then
     multiplies by its derivative, so ReLU gives ``relu(g) · 1[x > 0]`` and ReLU6 / Hardtanh give
     ``relu(g) · 1[0 < x < 6]`` (Captum's GuidedBackprop only overrides nn.ReLU and silently returns the
-    plain gradient through ReLU6).
+    plain gradient through ReLU6). Reports how many activation modules were guided.
     """
     acts = activation_modules(model.module)
     if not acts:
         raise ExplainerError(NO_ACTIVATIONS)
     with output_grad_hooks(acts, _positive) as n:
-        grad = input_gradients(model.module, x, target, report=True)[0]
-    if extras is not None:
-        extras["guided_activation_modules"] = [n] * len(x)
-    return grad
+        g = input_gradients(model.module, x, target)
+    return Attribution.of(g.grad, g.forward, {GUIDED.name: [n] * len(x)})

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..models.spec import ModelSpec
 from ..registry import Cost, attribution
+from ..result import Attribution
 from . import guided_backprop
 from .common import LAYER
 from .gradcam import gradcam
@@ -21,7 +20,10 @@ from .gradcam import gradcam
     cost=Cost(2, 2), params=(LAYER,), reports_logits=True, applies=guided_backprop.applies,
     diagnostics=(guided_backprop.GUIDED,),
 )
-def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "",
-              **kw: Any) -> torch.Tensor:
-    """Guided Backprop ⊙ upsampled Grad-CAM (Selvaraju et al. 2017, arXiv:1610.02391)."""
-    return guided_backprop.attribute(model, x, target, **kw) * gradcam(model, x, target, layer=layer).unsqueeze(1)
+def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "") -> Attribution:
+    """Guided Backprop ⊙ upsampled Grad-CAM (Selvaraju et al. 2017, arXiv:1610.02391).
+
+    Guided Backprop's forward is the first: it decides a top-1 target, which Grad-CAM then explains too."""
+    guided = guided_backprop.attribute(model, x, target)
+    cam = gradcam(model, x, guided.target, layer=layer)
+    return Attribution(guided.values * cam.maps.unsqueeze(1), guided.target, guided.logits, guided.diagnostics)

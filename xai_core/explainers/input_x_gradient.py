@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..engine import input_gradients
 from ..models.spec import ModelSpec
 from ..registry import Cost, attribution
+from ..result import Attribution
 
 
 @attribution(
@@ -18,6 +17,7 @@ from ..registry import Cost, attribution
               "Propagating Activation Differences'. arXiv:1605.01713",
     cost=Cost(1, 1), reports_logits=True,
 )
-def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, **_: Any) -> torch.Tensor:
+def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor) -> Attribution:
     """x ⊙ d score_c / d x (Shrikumar et al. 2016, arXiv:1605.01713), in the normalised input space."""
-    return x * input_gradients(model.module, x, target, report=True)[0]
+    g = input_gradients(model.module, x, target)
+    return Attribution.of(x * g.grad, g.forward)

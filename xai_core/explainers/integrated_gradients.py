@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
-from ..engine import batch_size_for, chunks, input_gradients, logits, select
+from ..engine import batch_size_for, chunks, input_gradients, logits_of, select
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, attribution
+from ..result import Attribution
 from .common import reference_input
 
 BASELINES = ("black", "blurred", "noise")
@@ -51,10 +50,12 @@ def nodes(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
 )
 def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, steps: int = 50,
               baseline: str = "black", rule: str = "gausslegendre", progress: Progress | None = None,
-              seed: int = 0, extras: dict | None = None, **_: Any) -> torch.Tensor:
+              seed: int = 0) -> Attribution:
     """(x − x') ⊙ ∫₀¹ ∇f(x' + α(x − x')) dα (Sundararajan et al. 2017, arXiv:1703.01365).
 
-    ``extras['completeness_gap']`` is |Σ attributions − (f(x) − f(x'))| / |f(x) − f(x')| per sample.
+    Diagnostics: 'completeness_gap' = |Σ attributions − (f(x) − f(x'))| / |f(x) − f(x')| and 'score_difference'
+    = f(x) − f(x') per sample, from one extra forward of x and x' (whose logits of x the result carries).
+    ``target`` must be resolved (no ``TOP1``): the path's first point is the baseline, not the input.
     """
     x0 = reference_input(model, x, baseline, seed)
     alphas, weights = nodes(steps, rule)
@@ -65,17 +66,15 @@ def attribute(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, steps:
         idx = torch.arange(start, stop, device=x.device)
         b, s = idx // steps, idx % steps
         a = alphas[s].view(-1, 1, 1, 1)
-        grad, _ = input_gradients(model.module, x0[b] + a * (x[b] - x0[b]), target[b])
+        grad = input_gradients(model.module, x0[b] + a * (x[b] - x0[b]), target[b]).grad
         return grad * weights[s].view(-1, 1, 1, 1), b
 
     size = batch_size_for(x.device, x.shape[-1] * x.shape[-2])
     for _, _, (g, b) in chunks(len(x) * steps, compute, batch_size=size, progress=progress, desc="IG steps"):
         acc.index_add_(0, b, g)
     attr = (x - x0) * acc
-    if extras is not None:
-        f = select(logits(model.module, torch.cat([x, x0])), torch.cat([target, target]))
-        delta = f[: len(x)] - f[len(x):]
-        gap = (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs().clamp_min(1e-12)
-        extras["completeness_gap"] = gap.tolist()
-        extras["score_difference"] = delta.tolist()
-    return attr
+    z = logits_of(model.module, torch.cat([x, x0]), desc="completeness")
+    f = select(z, torch.cat([target, target]))
+    delta = f[: len(x)] - f[len(x):]
+    gap = (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs().clamp_min(1e-12)
+    return Attribution(attr, target, z[: len(x)], {"completeness_gap": gap.tolist(), "score_difference": delta.tolist()})

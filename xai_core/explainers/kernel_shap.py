@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, Progress, explainer
+from ..result import ExplainerResult
 from . import superpixels as sp
 
 
@@ -44,21 +43,18 @@ def shapley_regression(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 )
 def kernel_shap(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: int = 1000,
                 segmentation: str = "slic", n_segments: int = 50, reference: str = "mean", score: str = "probability",
-                progress: Progress | None = None, seed: int = 0, extras: dict | None = None,
-                **_: Any) -> torch.Tensor:
+                progress: Progress | None = None, seed: int = 0) -> ExplainerResult:
     """KernelSHAP (Lundberg & Lee 2017, arXiv:1705.07874) with superpixels as players.
 
     Coalition sizes are drawn from the Shapley-kernel distribution (as Captum and shap do; paired with their
     complements), the full and empty coalitions are always scored, and the regression is solved under the exact
-    efficiency constraint Σφ = f(x) − f(∅). ``extras``: 'segments', 'shap_values', 'base_value' (f(∅)),
+    efficiency constraint Σφ = f(x) − f(∅). Diagnostics: 'segments', 'shap_values', 'base_value' (f(∅)),
     'efficiency_gap' (|Σφ − (f(x) − f(∅))|, zero up to rounding), 'samples'.
     """
-    runs = sp.sample(model, x, target, sp.shapley_coalitions, samples=samples, segmentation=segmentation,
-                     n_segments=n_segments, reference=reference, score=score, seed=seed,
-                     progress=progress, extras=extras, desc="samples")
-    phis = [shapley_regression(c.z, c.y) for c in runs]
-    if extras is not None:
-        extras["shap_values"] = phis
-        extras["base_value"] = [float(c.y[1]) for c in runs]
-        extras["efficiency_gap"] = [abs(float(p.sum() - (c.y[0] - c.y[1]))) for p, c in zip(phis, runs, strict=True)]
-    return sp.paint(phis, runs, x)
+    got = sp.sample(model, x, target, sp.shapley_coalitions, samples=samples, segmentation=segmentation,
+                    n_segments=n_segments, reference=reference, score=score, seed=seed, progress=progress, desc="samples")
+    phis = [shapley_regression(c.z, c.y) for c in got.runs]
+    gaps = [abs(float(p.sum() - (c.y[0] - c.y[1]))) for p, c in zip(phis, got.runs, strict=True)]
+    return ExplainerResult(sp.paint(phis, got.runs, x), target, None, {
+        **got.diagnostics, "shap_values": phis, "base_value": [float(c.y[1]) for c in got.runs],
+        "efficiency_gap": gaps})

@@ -9,7 +9,7 @@ import torch
 from ..engine import select
 from ..models.spec import ModelSpec
 from ..registry import Cost, ParamSpec, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, first_forward
 from .attention import attention_maps, block_outputs, checked, layout, why_not
 from .common import upsample
 
@@ -28,7 +28,7 @@ def _layers(params: Any, _size: tuple[int, int]) -> int:
     params=(ParamSpec("layers", "int", 0, "Last layers", "How many of the last blocks are used; 0 means all.",
                       0, 64, 1),),
 )
-def legrad(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layers: int = 0, **_: Any) -> torch.Tensor:
+def legrad(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layers: int = 0) -> ExplainerResult:
     """Per block l: s_l = head(norm(mean of block l's tokens)), ∇_{A_l} s_l[c], positive part averaged over heads and
     queries; the patch maps averaged over the chosen blocks (Bousselham et al. 2024, arXiv:2404.03214; scores from
     mean-pooled tokens as in the authors' code)."""
@@ -40,14 +40,14 @@ def legrad(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layers: i
     with torch.enable_grad(), attention_maps(model) as maps, block_outputs(model) as outs:
         xg = x.detach().requires_grad_(True)  # the weights are frozen: the graph starts at the input
         out = model.module(xg)
-        target = first_forward(xg, out, target)
+        fwd = first_forward(out, target)
         atts = [a for a in maps if a is not None]
         checked(maps, model)
         for i in range(first, len(lay.blocks)):
             z = outs[i].mean(dim=1)  # type: ignore[union-attr]
             for norm in norms:
                 z = norm(z)
-            (g,) = torch.autograd.grad(select(head(z), target).sum(), atts[i], retain_graph=i < len(lay.blocks) - 1)
+            (g,) = torch.autograd.grad(select(head(z), fwd.target).sum(), atts[i], retain_graph=i < len(lay.blocks) - 1)
             rel.append(g.float().clamp(min=0).mean(dim=(1, 2)))
     maps_ = torch.stack([lay.to_grid(r) for r in rel]).mean(0)
-    return upsample(maps_, model.input_size)
+    return ExplainerResult.of(upsample(maps_, model.input_size), fwd)

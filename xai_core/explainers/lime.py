@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
+from ..result import ExplainerResult
 from . import superpixels as sp
 
 
@@ -63,21 +62,17 @@ def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) ->
     ),
 )
 def lime(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: int = 1000, segmentation: str = "slic",
-         n_segments: int = 50, reference: str = "mean", score: str = "probability",
-         kernel_width: float = 0.25, alpha: float = 1.0, progress: Progress | None = None, seed: int = 0,
-         extras: dict | None = None, **_: Any) -> torch.Tensor:
+         n_segments: int = 50, reference: str = "mean", score: str = "probability", kernel_width: float = 0.25,
+         alpha: float = 1.0, progress: Progress | None = None, seed: int = 0) -> ExplainerResult:
     """LIME (Ribeiro et al. 2016, arXiv:1602.04938) with superpixel features, as the reference `lime_image`.
 
     Coalitions are Bernoulli(½) per superpixel (first row: the image), weighted by sqrt(exp(−d²/width²)) of their
     cosine distance d to the image; a weighted ridge regression with intercept gives one coefficient per
-    superpixel. ``extras``: 'segments', 'coefficients', 'intercept', 'surrogate_r2' (weighted R²), 'samples'.
+    superpixel. Diagnostics: 'segments', 'coefficients', 'intercept', 'surrogate_r2' (weighted R²), 'samples'.
     """
-    runs = sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
-                     n_segments=n_segments, reference=reference, score=score, seed=seed,
-                     progress=progress, extras=extras, desc="samples")
-    fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in runs]
-    if extras is not None:
-        extras["coefficients"] = [f[0] for f in fits]
-        extras["intercept"] = [f[1] for f in fits]
-        extras["surrogate_r2"] = [f[2] for f in fits]
-    return sp.paint([f[0] for f in fits], runs, x)
+    got = sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
+                    n_segments=n_segments, reference=reference, score=score, seed=seed, progress=progress, desc="samples")
+    fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in got.runs]
+    return ExplainerResult(sp.paint([f[0] for f in fits], got.runs, x), target, None, {
+        **got.diagnostics, "coefficients": [f[0] for f in fits], "intercept": [f[1] for f in fits],
+        "surrogate_r2": [f[2] for f in fits]})

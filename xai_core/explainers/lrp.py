@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -11,7 +9,7 @@ from ..errors import ExplainerError
 from ..hooks import forward_order
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, Forward, first_forward
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_alpha2_beta1_flat", "epsilon_plus")
 
@@ -79,8 +77,8 @@ def _residual_canonizers(model: ModelSpec) -> list:
     params=(ParamSpec("composite", "choice", "epsilon_plus_flat", "Rules",
                       "Which LRP rule each layer type uses (Zennit composites).", choices=COMPOSITES),),
 )
-def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: str = "epsilon_plus_flat",
-        extras: dict | None = None, **_: Any) -> torch.Tensor:
+def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
+        composite: str = "epsilon_plus_flat") -> ExplainerResult:
     """Pixel relevance summed over colours (Bach et al. 2015), computed by Zennit with the chosen composite:
     ε for dense layers, z⁺ (or α2β1) for convolutions, the flat rule for the first layer; BatchNorm layers are
     merged into the layer before them (Zennit's NamedMergeBatchNorm) so the rules see one affine map."""
@@ -96,21 +94,21 @@ def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, composite: s
     comp = cls(canonizers=canonizers or None)
     with torch.inference_mode(False), torch.enable_grad():
         xi = x.detach().clone().contiguous().requires_grad_(True)
-        chosen: list[torch.Tensor] = []
+        chosen: list[Forward] = []
 
         def start(z: torch.Tensor) -> torch.Tensor:  # relevance starts from the class logit itself (LRP's R = f_c(x))
-            t = first_forward(x, z, target)  # the forward's logits are the model's: BatchNorm folding keeps them
-            chosen.append(t)
+            fwd = first_forward(z, target)  # the forward's logits are the model's: BatchNorm folding keeps them
+            chosen.append(fwd)
             onehot = torch.zeros_like(z)
-            onehot[torch.arange(len(z)), t.to(z.device)] = 1.0
+            onehot[torch.arange(len(z)), fwd.target.to(z.device)] = 1.0
             return z * onehot
 
         with Gradient(model=model.module, composite=comp) as attributor:
             out, rel = attributor(xi, start)
-        target = chosen[0]
+        fwd = chosen[0]
     if not torch.isfinite(out).all():
         raise ExplainerError("The model returned NaN or infinite scores for this input.")
-    if extras is not None:  # LRP conserves relevance only without biases; report how much of the logit reached pixels
-        logit = out.detach().gather(1, target.view(-1, 1).to(out.device)).squeeze(1)
-        extras["relevance_kept"] = (rel.detach().sum((1, 2, 3)) / logit.where(logit.abs() > 1e-12, 1e-12)).tolist()
-    return rel.detach().sum(1).float()
+    # LRP conserves relevance only without biases; report how much of the logit reached the pixels
+    logit = out.detach().gather(1, fwd.target.view(-1, 1).to(out.device)).squeeze(1)
+    kept = (rel.detach().sum((1, 2, 3)) / logit.where(logit.abs() > 1e-12, 1e-12)).tolist()
+    return ExplainerResult.of(rel.detach().sum(1).float(), fwd, {"relevance_kept": kept})

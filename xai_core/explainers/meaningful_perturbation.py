@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine import logits, select
+from ..engine import logits_of, select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
+from ..result import ExplainerResult
 from .common import NOTICE, blur, cap_samples
 
 TV_BETA = 3.0  # exponent of the total-variation term (the paper's β)
@@ -66,19 +65,19 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
 )
 def meaningful_perturbation(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, iterations: int = 300,
                             grid: int = 14, lr: float = 0.1, l1: float = 0.05, tv: float = 0.2, jitter: int = 4,
-                            progress: Progress | None = None, seed: int = 0,
-                            extras: dict | None = None, **_: Any) -> torch.Tensor:
+                            progress: Progress | None = None, seed: int = 0) -> ExplainerResult:
     """Deletion saliency 1 − m of a learnt keep-mask m (Fong & Vedaldi 2017, ICCV, arXiv:1704.03296).
 
     Minimises λ1·mean|1 − m| + λ2·TV(m)^β + p_c(x·m + blur(x)·(1 − m)) over m ∈ [0, 1] on a coarse grid
     with projected Adam, starting from m = 1 (keep everything). Every step jitters the mask by a random
     shift and adds small pixel noise (one seeded generator; every image of a batch sees the same draws,
     and each image's loss depends on its own mask only, so batching does not change a map).
-    ``extras``: 'mask' (m at input size), 'perturbed' (uint8 RGB), 'probability_before' / '_after'.
+    Diagnostics: 'mask' (m at input size), 'perturbed' (uint8 RGB), 'probability_before' / '_after' (from one
+    extra forward of x and the perturbed image, whose logits of x the result carries).
     """
-    iterations = cap_samples(model, x, iterations, extras, passes_per_sample=3.0, minimum=10,
-                             what="iterations")
-    size = tuple(x.shape[-2:])
+    capped = cap_samples(model, x, iterations, passes_per_sample=3.0, minimum=10, what="iterations")
+    iterations = capped.count
+    size = (int(x.shape[-2]), int(x.shape[-1]))
     shift = int(jitter * min(size) / 224)  # the paper's pixels at 224 px, scaled down to this input
     gen = torch.Generator().manual_seed(seed)
     with torch.inference_mode(False), torch.enable_grad():
@@ -108,15 +107,13 @@ def meaningful_perturbation(model: ModelSpec, x: torch.Tensor, target: torch.Ten
                 progress((it + 1) / iterations, f"mask optimisation {it + 1}/{iterations}")
     keep = bilinear(m.detach(), size)
     perturbed = x01.detach() * keep + b01.detach() * (1 - keep)
-    if extras is not None:
-        probs = select(logits(model.module, torch.cat([x, model.normalise(perturbed)])).softmax(1),
-                       torch.cat([target, target]))
-        img = (perturbed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        extras["mask"] = [k.astype(np.float32) for k in keep[:, 0].cpu().numpy()]
-        extras["perturbed"] = list(img)
-        extras["probability_before"] = probs[: len(x)].tolist()
-        extras["probability_after"] = probs[len(x):].tolist()
-    return (1 - keep[:, 0]).float()
+    z = logits_of(model.module, torch.cat([x, model.normalise(perturbed)]), desc="before and after")
+    probs = select(z.softmax(1), torch.cat([target, target]))
+    img = (perturbed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return ExplainerResult((1 - keep[:, 0]).float(), target, z[: len(x)], {
+        **capped.diagnostics(len(x)), "mask": [k.astype(np.float32) for k in keep[:, 0].cpu().numpy()],
+        "perturbed": list(img), "probability_before": probs[: len(x)].tolist(),
+        "probability_after": probs[len(x):].tolist()})
 
 
 def bilinear(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

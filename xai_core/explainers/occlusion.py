@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from .. import options
@@ -11,6 +9,7 @@ from ..engine import scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registry import Cost, ParamSpec, Progress, explainer
+from ..result import ExplainerResult
 from .common import NOTICE, cap_samples, reference_input
 
 
@@ -41,8 +40,7 @@ def window_count(size: tuple[int, int], window: int, stride: int) -> int:
     ),
 )
 def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window: int = 16, stride: int = 8,
-              baseline: str = "black", progress: Progress | None = None,
-              extras: dict | None = None, **_: Any) -> torch.Tensor:
+              baseline: str = "black", progress: Progress | None = None) -> ExplainerResult:
     """Score(x) − score(x with the window hidden), averaged per pixel (Zeiler & Fergus 2014, arXiv:1311.2901).
 
     Equals Captum's Occlusion with ``sliding_window_shapes=(3, window, window)``, ``strides=(3, stride, stride)``
@@ -56,7 +54,7 @@ def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window
     rows, cols = _indicators(h, window, stride, x.device), _indicators(w, window, stride, x.device)
     ny, nx = len(rows), len(cols)
     n = ny * nx
-    if cap_samples(model, x, n, extras, what="windows") < n:
+    if cap_samples(model, x, n, what="windows").count < n:
         raise ExplainerError(f"{n} windows do not fit the {options.current().time_budget:.0f} s time budget; raise "
                              "the budget or use "
                              "a larger stride.")
@@ -74,7 +72,7 @@ def occlusion(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window
     r, c = rows.float(), cols.float()
     total = torch.einsum("yh,byx,xw->bhw", r, drop, c)
     count = r.sum(0)[:, None] * c.sum(0)[None, :]
-    return total / count.clamp_min(1)
+    return ExplainerResult(total / count.clamp_min(1), target)
 
 
 def _indicators(size: int, window: int, stride: int, device: torch.device) -> torch.Tensor:

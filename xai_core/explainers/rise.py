@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from ..engine import scores
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
+from ..result import ExplainerResult
 from .common import NOTICE, cap_samples, reference_input
 
 
@@ -41,15 +40,15 @@ def smooth_masks(cells: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int
     ),
 )
 def rise(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, masks: int = 2000, cells: int = 7,
-         p: float = 0.5, progress: Progress | None = None, seed: int = 0,
-         extras: dict | None = None, **_: Any) -> torch.Tensor:
+         p: float = 0.5, progress: Progress | None = None, seed: int = 0) -> ExplainerResult:
     """S = Σ_i P_c(x ⊙ M_i) · M_i / (N · p) (Petsiuk et al. 2018, arXiv:1806.07421).
 
     Masked pixels are black. The N grids and shifts are drawn once from ``seed`` (shared by every
     image, so batching never changes a map) and upsampled batch by batch, so the N masks are never
     all in memory at once.
     """
-    n = cap_samples(model, x, masks, extras, what="masks")
+    capped = cap_samples(model, x, masks, what="masks")
+    n = capped.count
     black = reference_input(model, x, "black")
     h, w = x.shape[-2:]
     gen = torch.Generator().manual_seed(seed)
@@ -69,6 +68,4 @@ def rise(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, masks: int 
     for start in range(0, n, 256):
         m = smooth_masks(grids[start:start + 256], shifts[start:start + 256], (h, w))[:, 0]
         sal += torch.einsum("bn,nhw->bhw", prob[:, start:start + 256], m)
-    if extras is not None:
-        extras["masks_used"] = [n] * len(x)
-    return sal / (n * p)
+    return ExplainerResult(sal / (n * p), target, None, {**capped.diagnostics(len(x)), "masks_used": [n] * len(x)})

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..models.spec import ModelSpec
 from ..registry import Cost, ParamSpec, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, first_forward
 from .attention import attention_maps, checked, cls_row, layout, why_not
 from .common import upsample
 
@@ -37,12 +35,12 @@ def rollout_of(maps: list[torch.Tensor], fusion: str = "mean") -> torch.Tensor:
     params=(ParamSpec("fusion", "choice", "mean", "Head fusion", "How the heads' attention maps are combined in "
                       "each layer (paper: mean).", choices=FUSIONS),),
 )
-def attention_rollout(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, fusion: str = "mean",
-                      **_: Any) -> torch.Tensor:
+def attention_rollout(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
+                      fusion: str = "mean") -> ExplainerResult:
     """Rollout R = Π_l (½ Ā_l + ½ I), the class token's row over the patches (Abnar & Zuidema 2020,
     arXiv:2005.00928). The same map for every class: attention does not depend on the class explained."""
     lay = layout(model, "Attention rollout")
     with torch.no_grad(), attention_maps(model) as maps:
-        first_forward(x, model.module(x), target)
+        fwd = first_forward(model.module(x), target)
         r = rollout_of(checked(maps, model), fusion)
-    return upsample(cls_row(r, lay), model.input_size)
+    return ExplainerResult.of(upsample(cls_row(r, lay), model.input_size), fwd)

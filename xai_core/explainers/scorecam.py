@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..engine import scores
+from ..errors import ExplainerError
 from ..hooks import capture
 from ..models.spec import ModelSpec
 from ..registry import Cost, ParamSpec, Progress, explainer
-from ..trace import first_forward
+from ..result import ExplainerResult, first_forward
 from .common import LAYER, NOTICE, cap_samples, upsample
 
 
@@ -26,8 +25,7 @@ from .common import LAYER, NOTICE, cap_samples, upsample
                              "(by mean activation) to go faster.", 0, 4096, 1)),
 )
 def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: str = "", channels: int = 0,
-             progress: Progress | None = None, extras: dict | None = None,
-             **_: Any) -> torch.Tensor:
+             progress: Progress | None = None) -> ExplainerResult:
     """ReLU(Σ_k softmax(f(x ⊙ norm(up(A_k))))_c · A_k) (Wang et al. 2020, arXiv:1910.01279).
 
     As in the authors' code: each upsampled map is min-max normalised to [0, 1] and multiplies the
@@ -35,18 +33,22 @@ def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: 
     activations, so K full-size masks never sit in memory together.
     """
     with torch.inference_mode(), capture(model.submodule(layer)) as rec:
-        target = first_forward(x, model.module(x), target)
+        fwd = first_forward(model.module(x), target)
+        if rec.activation is None:
+            raise ExplainerError(f"The layer {layer or model.cam_layer!r} is not used on the way to the output; "
+                                 "choose another layer.")
         acts = model.as_grid(rec.activation).float().clone()
     k = acts.shape[1]
     order = torch.arange(k, device=x.device).expand(len(x), k)
     if 0 < channels < k:
         order = acts.mean(dim=(2, 3)).topk(channels, dim=1).indices
         k = channels
-    kept = cap_samples(model, x, k, extras, what="channels")
+    capped = cap_samples(model, x, k, what="channels")
+    kept = capped.count
     if kept < k:
         order = order[:, :kept] if channels else acts.mean(dim=(2, 3)).topk(kept, dim=1).indices
         k = kept
-    size = x.shape[-2:]
+    size = (int(x.shape[-2]), int(x.shape[-1]))
 
     def mask(b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         m = upsample(acts[b, c], size)
@@ -58,10 +60,10 @@ def scorecam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, layer: 
         b = idx // k
         return (x[b] * mask(b, order[b, idx % k]).unsqueeze(1)).contiguous(memory_format=torch.channels_last)
 
-    prob = scores(model.module, len(x) * k, make, target.repeat_interleave(k), probabilities=True,
+    prob = scores(model.module, len(x) * k, make, fwd.target.repeat_interleave(k), probabilities=True,
                   progress=progress, desc="channels").view(len(x), k)
     flat = acts.flatten(2)
     const = flat.amax(2) <= flat.amin(2)
     weights = torch.where(const.gather(1, order), torch.zeros_like(prob), prob)
     cam = torch.einsum("bk,bkhw->bhw", weights, acts.gather(1, order.view(len(x), k, 1, 1).expand(-1, -1, *acts.shape[2:])))
-    return upsample(torch.relu(cam), size)
+    return ExplainerResult.of(upsample(torch.relu(cam), size), fwd, capped.diagnostics(len(x)))

@@ -73,7 +73,8 @@ def segment(image: np.ndarray, method: str, n_segments: int = 50) -> np.ndarray:
     elif method == "felzenszwalb":
         seg = felzenszwalb(image, scale=100, sigma=0.5, min_size=50)
     elif method == "grid":
-        seg = grid(*image.shape[:2], n_segments)
+        h, w = image.shape[:2]
+        seg = grid(h, w, n_segments)
     else:
         raise ExplainerError(f"Unknown segmentation {method!r}; choose one of {', '.join(SEGMENTATIONS)}.")
     return np.unique(seg, return_inverse=True)[1].reshape(seg.shape).astype(np.int32)
@@ -141,15 +142,25 @@ class Coalitions:
     y: np.ndarray
 
 
+@dataclass
+class Sampled:
+    """Every image's :class:`Coalitions` and what the sampling reports: 'segments', 'samples' and, when the time
+    budget capped the sample count, 'notice' (one value per image)."""
+
+    runs: list[Coalitions]
+    diagnostics: dict[str, list]
+
+
 def sample(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, sampler: Sampler, *, samples: int,
            segmentation: str, n_segments: int, reference: str, score: str, seed: int,
-           progress: Progress | None, extras: dict | None, desc: str) -> list[Coalitions]:
+           progress: Progress | None, desc: str) -> Sampled:
     """Segment each image, sample coalitions, score the perturbed images through ``engine.scores``.
 
-    The sample count is capped to the time budget (``extras['notice']`` says so); each image is scored in its
+    The sample count is capped to the time budget (the 'notice' diagnostic says so); each image is scored in its
     own run of batches, so batched == unbatched exactly.
     """
-    n = cap_samples(model, x, samples, extras)
+    capped = cap_samples(model, x, samples)
+    n = capped.count
     segs = [segment(im, segmentation, n_segments) for im in to_uint8(model, x)]
     seg_t = torch.from_numpy(np.stack(segs)).to(x.device, torch.long)
     ref = references(model, x, seg_t, reference)
@@ -161,10 +172,7 @@ def sample(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, sampler: Sam
         y = scores(model.module, n, make, target[b: b + 1].expand(n), probabilities=score == "probability",
                    progress=sub, desc=desc)
         out.append(Coalitions(segs[b], z, y.double().cpu().numpy()))
-    if extras is not None:
-        extras["segments"] = [c.segments for c in out]
-        extras["samples"] = [n] * len(x)
-    return out
+    return Sampled(out, {**capped.diagnostics(len(x)), "segments": [c.segments for c in out], "samples": [n] * len(x)})
 
 
 def paint(values: list[np.ndarray], coalitions: list[Coalitions], like: torch.Tensor) -> torch.Tensor:

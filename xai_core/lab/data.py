@@ -66,8 +66,9 @@ def _shape_mask(kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "horse":
         h = _horse()
         w = side
-        m = cv2.resize(h.astype(np.uint8), (w, max(8, int(w * h.shape[0] / h.shape[1]))), interpolation=cv2.INTER_NEAREST) > 0
-        return m[:, ::-1] if rng.random() < 0.5 else m
+        horse = cv2.resize(h.astype(np.uint8), (w, max(8, int(w * h.shape[0] / h.shape[1]))),
+                           interpolation=cv2.INTER_NEAREST) > 0
+        return horse[:, ::-1] if rng.random() < 0.5 else horse
     m = np.zeros((side, side), np.uint8)
     c, r = side // 2, side // 2 - 1
     if kind == "disk":

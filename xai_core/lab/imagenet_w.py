@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import ExplainerError
 from ..metrics.evaluate import box_region
-from ..metrics.registry import get_metric
+from ..metrics.registry import get_localisation_metric
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
 from ..types import Box
@@ -89,7 +89,8 @@ def carton_shift(model: ModelSpec | Workbench, images: dict[str, np.ndarray]) ->
 
 def mass_in_box(heatmap: np.ndarray, box: Box, signed: bool) -> float:
     """Share of the map's positive evidence (|map| if unsigned) inside ``box``: Arras et al.'s relevance mass."""
-    return get_metric("relevance_mass").fn(heatmap if signed else np.abs(heatmap), box_region(heatmap.shape, box))
+    return get_localisation_metric("relevance_mass").score(heatmap if signed else np.abs(heatmap),
+                                                           box_region(heatmap.shape, box))
 
 
 def where_explainers_point(model: ModelSpec | Workbench, image: np.ndarray, methods: list[str], seed: int = 0

@@ -16,13 +16,13 @@ import torch.nn.functional as F
 
 from ..models.spec import ModelSpec
 from ..workbench import Workbench, as_workbench
-from .model import to_tensor
+from .model import lab_cnn, to_tensor
 
 
 def features(model: ModelSpec | Workbench, images: np.ndarray) -> torch.Tensor:
     """The pooled features entering the linear head, [N, 64] (float64 for the Hessian algebra)."""
     with as_workbench(model).session() as spec, torch.inference_mode():
-        m = spec.module
+        m = lab_cnn(spec.module)
         x = to_tensor(images).to(spec.device).contiguous(memory_format=torch.channels_last)
         return m.flat(m.pool(m.features(x))).double().cpu()
 
@@ -75,7 +75,7 @@ def helpfulness(model: ModelSpec | Workbench, train_images: np.ndarray, train_la
     horses have tiny gradients. The normalised variants (RelatIF, gradient cosine) put tagged horses first (100%).
     """
     with as_workbench(model).session() as spec:
-        fc = spec.module.fc
+        fc = lab_cnn(spec.module).fc
         w, b = fc.weight.detach().double().cpu(), fc.bias.detach().double().cpu()
     phi_tr, phi_te = features(model, train_images), features(model, test_images)
     g_tr = _grads(w, b, phi_tr, torch.as_tensor(train_labels))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError
+from ..device import resolve_device
+from ..errors import ExplainerError, ModelLoadError
 from ..metrics.evaluate import box_region
-from ..metrics.registry import get_metric
+from ..metrics.registry import get_localisation_metric
 from ..models import register_model
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
@@ -20,7 +22,18 @@ from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "lab_horse_cnn.pt"
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-TRAIN = {"n": 3000, "seed": 0, "tag_fraction": 0.9, "epochs": 6, "lr": 2e-3, "batch": 64}
+
+
+class TrainSettings(TypedDict):
+    n: int
+    seed: int
+    tag_fraction: float
+    epochs: int
+    lr: float
+    batch: int
+
+
+TRAIN: TrainSettings = {"n": 3000, "seed": 0, "tag_fraction": 0.9, "epochs": 6, "lr": 2e-3, "batch": 64}
 
 
 class LabCNN(nn.Module):
@@ -42,11 +55,21 @@ class LabCNN(nn.Module):
         return self.fc(self.flat(self.pool(self.features(x))))
 
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def lab_cnn(module: nn.Module) -> LabCNN:
+    """``module`` as the lab CNN, whose layers (features, pool, flat, fc) influence and model manipulation read."""
+    if not isinstance(module, LabCNN):
+        raise ExplainerError(f"This analysis needs the lab CNN (convolutions, global pooling, one linear head); the "
+                             f"model is a {type(module).__name__}. Load the lab model first.")
+    return module
+
+
 def as_spec(module: nn.Module, device: torch.device | str | None = None, provenance: str = "") -> ModelSpec:
-    kw = {"device": torch.device(device)} if device is not None else {}
     return ModelSpec(id="lab_horse_cnn", title="Horse-watermark lab CNN (trained here)", module=module,
                      labels=list(CLASSES), mean=MEAN, std=STD, input_size=(SIZE, SIZE), cam_layer="features.9",
-                     fc_layer="fc", provenance=provenance or "assets/lab_horse_cnn.pt", **kw)
+                     fc_layer="fc", provenance=provenance or "assets/lab_horse_cnn.pt", device=resolve_device(device))
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -54,9 +77,9 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def fit(module: nn.Module, n: int, loss_of: Callable[[torch.Tensor], torch.Tensor], *, epochs: int, lr: float,
+def fit(module: M, n: int, loss_of: Callable[[torch.Tensor], torch.Tensor], *, epochs: int, lr: float,
         batch: int, gen: torch.Generator, progress: Callable[[float, str], None] | None = None, every: int = 10,
-        text: Callable[[int, float], str] = lambda ep, loss: f"loss {loss:.3f}") -> nn.Module:
+        text: Callable[[int, float], str] = lambda ep, loss: f"loss {loss:.3f}") -> M:
     """Adam over ``epochs`` shuffled passes of ``n`` examples; ``loss_of(indices)`` gives a batch's loss and
     ``text(epoch, loss)`` the progress line, reported every ``every`` steps. Returns the module in eval mode."""
     opt = torch.optim.Adam(module.parameters(), lr=lr)
@@ -133,7 +156,7 @@ def maps_for(model: ModelSpec | Workbench, images: np.ndarray, method: str = "gr
 def pointing_on_tag_and_object(maps: np.ndarray, data: LabSet, tolerance: int = 2) -> dict[str, float]:
     """Over the tagged images of ``data``: the pointing game on the tag box and on the object mask ('on the tag',
     'on the object'), and the share of positive evidence in each ('mass on the tag', 'mass on the object')."""
-    pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
+    pg, mass = get_localisation_metric("pointing_game").fn, get_localisation_metric("relevance_mass").fn
     idx = np.where(data.tagged)[0]
     if not len(idx):
         return dict.fromkeys(("on the tag", "on the object", "mass on the tag", "mass on the object"), float("nan"))

@@ -19,7 +19,7 @@ from ..models.spec import ModelSpec
 from ..types import Progress
 from ..workbench import Workbench, as_workbench
 from .data import SIZE, LabSet
-from .model import as_spec, fit, maps_for, to_tensor
+from .model import as_spec, fit, lab_cnn, maps_for, to_tensor
 
 
 def corner_mask(side: int) -> torch.Tensor:
@@ -34,7 +34,7 @@ def fool_gradcam(model: ModelSpec | Workbench, data: LabSet, *, weight: float = 
     """A fine-tuned copy: cross-entropy + ``weight`` · (mean ReLU(CAM) outside the corner + mean ReLU(margin − CAM)
     inside it), the CAM of each image's own label."""
     with as_workbench(model).session() as model:  # copied under the lock
-        module = copy.deepcopy(model.module).cpu().float().to(memory_format=torch.contiguous_format).requires_grad_(True)
+        module = lab_cnn(copy.deepcopy(model.module)).cpu().float().to(memory_format=torch.contiguous_format).requires_grad_(True)
     torch.manual_seed(seed)
     x, y = to_tensor(data.images), torch.from_numpy(data.labels)
     inside = corner_mask(SIZE // 4)

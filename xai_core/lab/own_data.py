@@ -4,20 +4,16 @@ localisation scores where a mask or box was given, and SpRAy (Lapuschkin et al. 
 from __future__ import annotations
 
 import math
-import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
-from ..engine import chunks
+from ..batch.inputs import match_classes as match_classes  # re-exported: the one folder → class rule
+from ..batch.memory import run_memory
+from ..batch.work import Decoded, Work
 from ..errors import XaiError
-from ..metrics.evaluate import mask_region
-from ..metrics.registry import get_metric
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
 from ..types import Progress
@@ -27,22 +23,7 @@ from .spray import SprayResult, spray
 
 SIDE = 64  # maps are kept at 64×64 for display and SpRAy
 MIN_SPRAY = 8  # fewer heatmaps than this in a class: no clustering
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", s.strip().lower())
-
-
-def match_classes(folders: list[str], labels: list[str]) -> list[int | None]:
-    """The model class each folder names: by label (case, spaces, '_' and '-' ignored) or by index ('3', '003')."""
-    by_name = {_norm(lab): i for i, lab in reversed(list(enumerate(labels)))}
-    out: list[int | None] = []
-    for f in folders:
-        if f.strip().isdigit() and int(f) < len(labels):
-            out.append(int(f))
-        else:
-            out.append(by_name.get(_norm(f)))
-    return out
+LOCALISATION = ("pointing_game", "relevance_mass")
 
 
 @dataclass
@@ -58,57 +39,36 @@ class FolderReport:
 def analyse(model: ModelSpec | Workbench, fs: FolderSet, method: str, *, batch: int = 16, seed: int = 0,
             progress: Progress | None = None, **params: Any) -> FolderReport:
     """Explain every image for its folder's class (when the folder names a model class) or else the model's top-1
-    class; score localisation where a region is known; cluster each class's maps with SpRAy."""
+    class; score localisation where a region is known; cluster each class's maps with SpRAy. The images run through
+    the batch runner's in-memory source (the loop the CLI and Evaluate's set tab use)."""
     wb = as_workbench(model)
     model = wb.model
     request = ExplainRequest.make(method, None, params, seed)
-    spec = request.spec
     mapped = match_classes(fs.classes, model.labels)
-    n, t0 = len(fs), time.perf_counter()
-    maps = np.zeros((n, SIDE, SIDE), np.float32)
-    rows: list[dict[str, Any]] = []
-    pg, mass = get_metric("pointing_game").fn, get_metric("relevance_mass").fn
-
-    def compute(start: int, stop: int) -> tuple[np.ndarray, list[int], np.ndarray]:
-        x = torch.cat([model.preprocess(fs.images[i]) for i in range(start, stop)])
-        try:  # folder class where the folder names one, else the top-1 class from the explainer's own forward
-            run = wb.explain_tensor(x, [mapped[fs.labels[i]] for i in range(start, stop)], request)
-        except XaiError as e:
-            raise XaiError(f"{e} (on {fs.names[start]}…)") from None
-        return run.probabilities.numpy(), run.targets, run.maps.numpy()
-
-    def report(fraction: float, text: str) -> None:
-        if progress is not None:
-            left = (time.perf_counter() - t0) * (1 - fraction) / fraction if fraction else math.nan
-            progress(fraction, f"{text} images" + (f" · about {left:.0f} s left" if fraction else ""))
-
-    report(0.0, f"0/{n}")
-    # engine.chunks halves the batch on out-of-memory and retries, so a large model on a small GPU still finishes
-    for start, stop, (p, target, m) in chunks(n, compute, batch_size=batch, progress=report):
-        for j, i in enumerate(range(start, stop)):
-            maps[i] = cv2.resize(m[j], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-            rows.append(_row(model, fs, i, mapped, p[j], target[j], m[j], pg, mass))
+    tolerance = round(15 * model.input_size[0] / 224)  # the paper's 15 px at 224 px, scaled to this model's input
+    work = Work.make([request], target="label", metrics=LOCALISATION,
+                     params={"pointing_game": {"tolerance": tolerance}})
+    items = [Decoded(fs.names[i], fs.images[i], mapped[fs.labels[i]], region=fs.regions[i]) for i in range(len(fs))]
+    result = run_memory(wb, items, work, batch_size=batch, progress=progress)
+    found: list[np.ndarray] = []
+    for row, m in zip(result.rows, result.maps, strict=True):
+        if m is None:  # the explainer failed: the analysis as a whole did
+            raise XaiError(f"{row['error']} (on {row['item']}…)")
+        found.append(m)
+    maps = np.stack([cv2.resize(m, (SIDE, SIDE), interpolation=cv2.INTER_AREA) for m in found]) if len(fs) \
+        else np.zeros((0, SIDE, SIDE), np.float32)
+    rows = [_row(fs, i, row) for i, row in enumerate(result.rows)]
     if progress is not None:
         progress(1.0, "clustering with SpRAy")
-    return FolderReport(method, spec.signed, rows, maps, _spray_per_class(fs, maps, seed), _per_class(fs, mapped, rows))
+    return FolderReport(method, request.spec.signed, rows, maps, _spray_per_class(fs, maps, seed),
+                        _per_class(fs, mapped, rows))
 
 
-def _row(model: ModelSpec, fs: FolderSet, i: int, mapped: list[int | None], p: np.ndarray, target: int,
-         m: np.ndarray, pg: Callable, mass: Callable) -> dict[str, Any]:
-    folder_class = mapped[fs.labels[i]]
-    top = int(p.argmax())
-    row = {"image": fs.names[i], "folder": fs.classes[fs.labels[i]], "explained class": model.label(target),
-           "predicted": model.label(top), "p(predicted)": float(p[top]),
-           "correct": None if folder_class is None else bool(top == folder_class),
-           "pointing game": math.nan, "relevance mass": math.nan}
-    if fs.regions[i] is not None:
-        try:
-            region = mask_region(fs.regions[i].astype(np.uint8) * 255, m.shape)
-            tolerance = round(15 * m.shape[0] / 224)  # the paper's 15 px at 224 px, scaled to this model's input
-            row["pointing game"], row["relevance mass"] = pg(m, region, tolerance=tolerance), mass(m, region)
-        except XaiError:  # the object vanished at the model's input size
-            pass
-    return row
+def _row(fs: FolderSet, i: int, r: dict[str, Any]) -> dict[str, Any]:
+    """The page's row of image ``i`` from the runner's row (a metric that could not be scored is NaN)."""
+    return {"image": fs.names[i], "folder": fs.classes[fs.labels[i]], "explained class": r["target_name"],
+            "predicted": r["prediction_name"], "p(predicted)": r["probability"], "correct": r["correct"],
+            "pointing game": r["pointing_game"], "relevance mass": r["relevance_mass"]}
 
 
 def _spray_per_class(fs: FolderSet, maps: np.ndarray, seed: int) -> dict[str, SprayResult | str]:

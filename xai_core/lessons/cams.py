@@ -32,7 +32,7 @@ def cam_parts(wb: Workbench, image: np.ndarray, target: int, *, layer: str = "",
     """Grad-CAM of class ``target`` at ``layer`` (empty: the model's CAM layer), taken apart."""
     with wb.session() as model:
         x = model.preprocess(image).to(model.device)
-        acts, grads = activations_and_grads(model, x, torch.tensor([int(target)], device=x.device), layer)
+        acts, grads, _ = activations_and_grads(model, x, torch.tensor([int(target)], device=x.device), layer)
         name = layer or model.cam_layer or ""
         weights = grads.mean(dim=(2, 3))[0]
         contrib = weights * acts[0].mean(dim=(1, 2))

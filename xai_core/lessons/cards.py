@@ -71,7 +71,7 @@ def card(spec: ExplainerSpec | str) -> Card:
 
 def taxonomy_rows(specs: list[ExplainerSpec], input_size: tuple[int, int] = (224, 224)) -> list[dict[str, object]]:
     """One row per explainer: the four taxonomy axes, passes per image and the memory it holds beyond a forward."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for s in specs:
         tax = set(s.taxonomy)
         n = s.passes(None, input_size)

@@ -55,17 +55,17 @@ def shattered(wb: Workbench, image: np.ndarray, target: int, *, shifts: tuple[in
               noise: float = 0.15, samples: int = 8, seed: int = 0) -> Shattered:
     """Gradient and SmoothGrad (``noise`` as a fraction of the input range, ``samples`` copies) maps of shifted
     copies of ``image`` for class ``target``."""
-    shifts = sorted({int(k) for k in shifts} | {0})
+    order = sorted({int(k) for k in shifts} | {0})
     with wb.session() as model:
         x = model.preprocess(image)
-        xs = torch.cat([shift_right(x, k) for k in shifts])
-        targets: list[int | None] = [target] * len(shifts)
+        xs = torch.cat([shift_right(x, k) for k in order])
+        targets: list[int | None] = [target] * len(order)
         plain = wb.explain_tensor(xs, targets, ExplainRequest.make("gradient", target)).maps
         smooth = wb.explain_tensor(xs, targets, ExplainRequest.make(
             "smoothgrad", target, {"noise": noise, "samples": samples}, seed)).maps
         inputs = to_uint8(model, xs)
-    a, b = _aligned(plain, shifts), _aligned(smooth, shifts)
-    return Shattered(shifts, inputs, a, b, _stability(a), _stability(b))
+    a, b = _aligned(plain, order), _aligned(smooth, order)
+    return Shattered(order, inputs, a, b, _stability(a), _stability(b))
 
 
 def baseline_input(model: ModelSpec, x: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import ExplainerError
 from ..explainers.common import reference_input
 from ..explainers.rise import smooth_masks
 from ..request import ExplainRequest, Explanation
@@ -52,6 +53,8 @@ def rise_steps(wb: Workbench, image: np.ndarray, target: int, *, masks: int = 20
                 if start + i + 1 in marks:
                     running.append((total / ((start + i + 1) * p)).cpu().numpy())
             probs.append(pr.cpu())
+    if masked is None:  # the loop never ran
+        raise ExplainerError("RISE needs at least one mask; raise the number of masks.")
     return RiseSteps(masked, torch.cat(probs).numpy(), marks, np.stack(running))
 
 

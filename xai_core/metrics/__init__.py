@@ -9,7 +9,8 @@ Public API::
     report.rows()   # one row per map, headers say whether higher or lower is better
 
 Adding a metric is one file in this folder plus the :func:`metric` decorator: every module of this package is
-discovered (``pkgutil``) and imported here, which registers it.
+discovered (``pkgutil``) and imported here, which registers it. The decorator checks the function's signature
+against its ``kind`` (a :class:`CurveMetric` or a :class:`LocalisationMetric`) and its declared parameters.
 """
 
 import importlib
@@ -21,11 +22,26 @@ DISCOVERED = tuple(importlib.import_module(f"{__name__}.{m.name}") for m in pkgu
 from .deletion import auc
 from .evaluate import Curve, Report, box_region, box_share, evaluate, mask_region, rows_csv
 from .reference_maps import CENTRE, EDGES, RANDOM, reference_maps
-from .registry import MetricSpec, Plan, get_metric, list_metrics, metric, order_of
-from .sets import SAMPLE_BOXES, Item, evaluate_set, parse_boxes, read_zip, sample_items, summarise
+from .registry import (
+    METRICS,
+    CurveMetric,
+    CurveMetricSpec,
+    LocalisationMetric,
+    LocalisationMetricSpec,
+    MetricSpec,
+    Plan,
+    get_curve_metric,
+    get_localisation_metric,
+    get_metric,
+    list_metrics,
+    metric,
+    order_of,
+)
+from .sets import SAMPLE_BOXES, Item, parse_boxes, read_zip, sample_items, summarise
 from .stability import REFERENCES, Stability, reference_param, reference_stability
 
-__all__ = ["CENTRE", "EDGES", "RANDOM", "REFERENCES", "Curve", "Item", "MetricSpec", "Plan", "Report", "SAMPLE_BOXES",
-           "Stability", "auc", "box_region", "box_share", "evaluate", "evaluate_set", "get_metric", "list_metrics",
-           "mask_region", "metric", "order_of", "parse_boxes", "read_zip", "reference_maps", "reference_param",
-           "reference_stability", "rows_csv", "sample_items", "summarise"]
+__all__ = ["CENTRE", "EDGES", "METRICS", "RANDOM", "REFERENCES", "Curve", "CurveMetric", "CurveMetricSpec", "Item",
+           "LocalisationMetric", "LocalisationMetricSpec", "MetricSpec", "Plan", "Report", "SAMPLE_BOXES", "Stability",
+           "auc", "box_region", "box_share", "evaluate", "get_curve_metric", "get_localisation_metric",
+           "get_metric", "list_metrics", "mask_region", "metric", "order_of", "parse_boxes", "read_zip",
+           "reference_maps", "reference_param", "reference_stability", "rows_csv", "sample_items", "summarise"]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..explainers.common import REFERENCES, reference_input
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec
+from ..types import ParamSpec
 from .registry import Plan, metric, order_of
 
 PARAMS = (

@@ -7,7 +7,7 @@ import torch
 
 from ..explainers.common import REFERENCES, reference_input
 from ..models.spec import ModelSpec
-from ..registry import ParamSpec
+from ..types import ParamSpec
 from .registry import Plan, metric, order_of
 
 STEPS = ParamSpec("steps", "int", 32, "Steps", "Points on the curve; pixels change in equal amounts between them.", 4, 224, 1)

@@ -17,7 +17,7 @@ from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..types import Box, Progress
 from ..workbench import Workbench, as_workbench
-from .registry import Plan, get_metric, list_metrics
+from .registry import CurveMetricSpec, LocalisationMetricSpec, Plan, get_metric, list_metrics
 
 
 @dataclass
@@ -45,6 +45,8 @@ class Report:
 
     def image_at(self, map_name: str, metric_id: str, step: int) -> np.ndarray:
         """The model input of curve ``metric_id`` of ``map_name`` at ``step``, as an RGB uint8 image."""
+        if self.model is None or (map_name, metric_id) not in self.plans:
+            raise ExplainerError(f"This report keeps no perturbed inputs of {metric_id!r} for {map_name!r}.")
         p = self.plans[(map_name, metric_id)]
         k = min(max(int(step), 0), len(p.counts) - 1)
         x = torch.where((p.rank < p.counts[k])[None, None], p.fill, p.start)
@@ -72,14 +74,13 @@ def localise(maps: dict[str, np.ndarray], region: np.ndarray, metric_ids: list[s
              params: dict[str, dict] | None = None) -> dict[str, dict[str, float]]:
     """Localisation metrics of every map against a boolean ``region`` at the maps' resolution."""
     params = params or {}
-    specs = [get_metric(i) for i in metric_ids]
+    specs = [s for s in map(get_metric, metric_ids) if isinstance(s, LocalisationMetricSpec)]
     out: dict[str, dict[str, float]] = {}
     for name, m in maps.items():
         if region.shape != m.shape:
             raise ExplainerError(f"The region is {region.shape[1]}×{region.shape[0]} but the map {name!r} is "
                                  f"{m.shape[1]}×{m.shape[0]}.")
-        out[name] = {s.id: float(s.fn(m, region, **s.resolve(params.get(s.id)))) for s in specs
-                     if s.kind == "localisation"}
+        out[name] = {s.id: s.score(m, region, params.get(s.id)) for s in specs}
     return out
 
 
@@ -133,7 +134,10 @@ def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np
     """
     ids = metrics or [m.id for m in list_metrics()]
     specs = [get_metric(i) for i in ids]
+    curve_specs = [s for s in specs if isinstance(s, CurveMetricSpec)]
     params = params or {}
+    for s in specs:  # a mistyped parameter is an error before any model call, not after the curves
+        s.resolve(params.get(s.id))
     h, w = image.shape[:2]
     for name, m in maps.items():
         if m.shape != (h, w):
@@ -147,9 +151,8 @@ def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np
         for name, m in maps.items():
             small = torch.from_numpy(cv2.resize(np.nan_to_num(m).astype(np.float32), (iw, ih),
                                                 interpolation=cv2.INTER_AREA)).to(x.device)
-            for s in specs:
-                if s.kind == "curve":
-                    plans[(name, s.id)] = s.fn(model, x, small, seed=seed, **s.resolve(params.get(s.id)))
+            for c in curve_specs:
+                plans[(name, c.id)] = c.plan(model, x, small, seed=seed, params=params.get(c.id))
         probs_of = _run_plans(model, list(plans.values()), tgt, progress)
     values: dict[str, dict[str, float]] = {name: {} for name in maps}
     curves: dict[tuple[str, str], Curve] = {}
@@ -157,9 +160,9 @@ def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np
         ys = probs_of.pop(0)
         curves[(name, mid)] = Curve(p.xs, ys, p.summarise(p.xs, ys), p.x_label)
         values[name][mid] = curves[(name, mid)].value
-    report = Report(tgt, model.label(tgt), list(maps), [s.id for s in specs if s.kind == "curve"], values, curves,
+    report = Report(tgt, model.label(tgt), list(maps), [c.id for c in curve_specs], values, curves,
                     time.perf_counter() - t0, sum(len(p.counts) for p in plans.values()), plans, model)
-    loc = [s.id for s in specs if s.kind == "localisation"]
+    loc = [s.id for s in specs if isinstance(s, LocalisationMetricSpec)]
     return report.with_region(maps, region, loc, params) if region is not None and loc else report
 
 

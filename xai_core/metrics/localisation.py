@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import ParamSpec
+from ..types import ParamSpec
 from .registry import metric
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..registry import ParamSpec
+from ..types import ParamSpec
 from .registry import metric
 
 

@@ -1,102 +1,122 @@
-"""Evaluate over a set of images: a zip of images (with optional boxes in a CSV), mean ± std per map."""
+"""A set of images to evaluate over: the one reader of zipped images (flat or one folder per class, with optional
+masks and boxes), the bundled samples with their boxes, and mean ± std per map.
+
+The set is *run* by the batch runner (:func:`xai_core.batch.evaluate_set`), the one loop over many images; this
+module only reads and summarises, so it imports nothing of :mod:`xai_core.batch` (which scores through this package).
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from ..errors import ImageError, XaiError
 from ..images import downscale, load_sample, sample_names
-from ..models.spec import ModelSpec
-from ..request import ExplainRequest
 from ..types import Box
 from ..untrusted.limits import LIMITS
 from ..untrusted.text import parse_boxes as parse_boxes  # re-exported: the CSV is read by the upload boundary
 from ..untrusted.zips import MemberError, UploadZip
-from ..workbench import Workbench, as_workbench
-from .evaluate import box_region, evaluate
-from .reference_maps import reference_maps
-from .registry import get_metric
+from .evaluate import mask_region
 
 MAX_IMAGES = LIMITS.set_images
 MAX_ZIP_BYTES = LIMITS.upload_bytes
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+MASK_SUFFIX = "_mask"  # cats/001_mask.png is the object mask of cats/001.png (white object on black)
 
 
 @dataclass
 class Item:
+    """One image of a set: its name in the set, RGB uint8 pixels, and where the object is when known: ``box`` in
+    the image's pixels, ``region`` a boolean mask at the image's size (from a mask file; it wins over the box)."""
+
     name: str
     image: np.ndarray
     box: Box | None = None
+    region: np.ndarray | None = None
 
 
-def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_IMAGES) -> tuple[list[Item], list[str]]:
-    """The images of a zip (any folder depth, sorted by path) and notes on what was skipped.
+def visible(name: str) -> bool:
+    """A file a person put in the zip: not a folder, nothing hidden, no macOS ``__MACOSX`` twins."""
+    parts = PurePosixPath(name).parts
+    return not name.endswith("/") and not any(p.startswith((".", "__MACOSX")) for p in parts)
 
-    The zip is read by the upload boundary (:class:`~xai_core.untrusted.UploadZip`: bounded inflation, checked
-    names). Images larger than 1024 px are downscaled and their boxes scaled with them. A box CSV may name an
-    image by its path in the zip or by its file name alone.
-    """
-    zipped = UploadZip(data, hint="Zip a folder of images (PNG, JPEG, …) and upload that.")
-    boxes, items, notes = boxes or {}, [], []
-    names = sorted(n for n in zipped.names if n.lower().endswith(IMAGE_EXT) and not n.startswith("__MACOSX"))
-    if not names:
-        raise ImageError(f"The zip holds no images ({', '.join(IMAGE_EXT)}).")
+
+def _wrapper_depth(paths: list[str]) -> int:
+    """How many leading folders all paths share above the class folders (a zipped folder wraps everything in one)."""
+    parts = [PurePosixPath(p).parts for p in paths]
+    depth = 0
+    while all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
+        depth += 1
+    return depth
+
+
+def read_items(zipped: UploadZip, *, boxes: dict[str, Box] | None = None, limit: int = MAX_IMAGES,
+               max_side: int = 1024, classes: bool = False, layout: str = "") -> tuple[list[Item], list[str]]:
+    """THE reader of zipped images (the Evaluate page's set, the lab's own data): every visible image (sorted by
+    path, the first ``limit``), downscaled to ``max_side`` px with its box; ``x_mask.png`` beside ``x.png`` is its
+    object mask. ``boxes``: name → box, by path in the zip, path below the class folders, or file name alone.
+    ``classes``: one folder per class: a single wrapping folder is dropped from the names and an image outside a
+    class folder refuses the zip. An unreadable image is skipped with a note; an unreadable mask is a note."""
+    expected = f" Expected {layout}." if layout else ""
+    files = [n for n in zipped.names if visible(n) and n.lower().endswith(IMAGE_EXT)]
+    if not files:
+        raise ImageError(f"The zip holds no images ({', '.join(IMAGE_EXT)}).{expected}")
+    depth = _wrapper_depth(files) if classes else 0
+    rel = {n: PurePosixPath(*PurePosixPath(n).parts[depth:]) for n in files}
+    loose = [str(r) for r in rel.values() if len(r.parts) < 2]
+    if classes and loose:
+        raise ImageError(f"{len(loose)} image(s) are not in a class folder ({', '.join(loose[:3])}…).{expected}")
+    masks = {(r.parent, r.stem[:-len(MASK_SUFFIX)].lower()): n for n, r in rel.items()
+             if r.stem.lower().endswith(MASK_SUFFIX)}
+    names = sorted((n for n, r in rel.items() if not r.stem.lower().endswith(MASK_SUFFIX)), key=lambda n: str(rel[n]))
+    notes: list[str] = []
     if len(names) > limit:
         notes.append(f"{len(names)} images in the zip: the first {limit} (by path) are used.")
         names = names[:limit]
+    boxes, items = boxes or {}, []
     for n in names:
+        r = rel[n]
         try:
-            img = zipped.image(n).array
+            full = zipped.image(n).array
         except MemberError as e:
-            notes.append(f"{n} skipped: {e}")
+            notes.append(f"{r} skipped: {e}")
             continue
-        small = downscale(img, 1024)
-        box = boxes.get(n, boxes.get(n.rsplit("/", 1)[-1]))
-        if box is not None and small.shape != img.shape:
-            s = small.shape[1] / img.shape[1]
+        img = downscale(full, max_side)
+        box = boxes.get(n, boxes.get(str(r), boxes.get(r.name)))
+        if box is not None and img.shape != full.shape:
+            s = img.shape[1] / full.shape[1]
             box = tuple(v * s for v in box)
-        items.append(Item(n, small, box))
+        items.append(Item(str(r), img, box, _mask(zipped, masks.get((r.parent, r.stem.lower())), img, r, notes)))
     if not items:
         raise ImageError("None of the images in the zip could be read: " + "; ".join(notes[-3:]))
     return items, notes
 
 
-def evaluate_set(model: ModelSpec | Workbench, items: Iterable[Item], explainers: list[tuple[str, dict[str, Any]]], *,
-                 metrics: list[str], params: dict[str, dict] | None = None, references: bool = True, seed: int = 0,
-                 progress: Callable[[float, str], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per (image, map) with every metric, and notes on failures. Each image is explained for its
-    top-1 class; localisation metrics run on images that have a box."""
-    items = list(items)
-    wb = as_workbench(model)
-    rows, notes = [], []
-    for i, it in enumerate(items):
-        if progress is not None:
-            progress(i / len(items), f"image {i + 1}/{len(items)}: {it.name}")
-        try:
-            maps = {}
-            target = None
-            for method, p in explainers:
-                e = wb.explain(it.image, ExplainRequest.make(method, target, p, seed))
-                target = e.target
-                maps[e.title] = e.map
-            if references:
-                maps.update(reference_maps(it.image, seed))
-            region = box_region(it.image.shape[:2], it.box) if it.box is not None else None
-            report = evaluate(wb, it.image, maps, target, metrics=metrics, params=params, region=region, seed=seed)
-        except XaiError as e:
-            notes.append(f"{it.name}: {e}")
-            continue
-        for name in report.maps:
-            rows.append({"image": it.name, "class": report.class_name, "map": name,
-                         **{get_metric(m).column: report.values[name].get(m, math.nan) for m in metrics}})
-    if progress is not None:
-        progress(1.0, f"{len(items)} images")
-    return rows, notes
+def _mask(zipped: UploadZip, name: str | None, image: np.ndarray, rel: PurePosixPath, notes: list[str]) -> np.ndarray | None:
+    if name is None:
+        return None
+    try:
+        return mask_region(zipped.image(name).array, image.shape[:2])
+    except MemberError as e:
+        notes.append(f"{rel}: its mask or box is ignored ({e})")
+    except ImageError:
+        raise  # the zip as a whole is over its limit: nothing more is read
+    except XaiError as e:
+        notes.append(f"{rel}: its mask or box is ignored ({e})")
+    return None
+
+
+def read_zip(data: bytes, boxes: dict[str, Box] | None = None, limit: int = MAX_IMAGES) -> tuple[list[Item], list[str]]:
+    """The images of a zip (any folder depth, sorted by path) and notes on what was skipped; see :func:`read_items`.
+
+    The zip is read by the upload boundary (:class:`~xai_core.untrusted.UploadZip`: bounded inflation, checked
+    names). Images larger than 1024 px are downscaled and their boxes scaled with them.
+    """
+    zipped = UploadZip(data, hint="Zip a folder of images (PNG, JPEG, …) and upload that.")
+    return read_items(zipped, boxes=boxes, limit=limit)
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

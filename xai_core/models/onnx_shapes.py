@@ -7,6 +7,8 @@ ONNX's data propagation does not all follow). Used by :mod:`.onnx_cost` to cost 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import SupportsInt
 
 import numpy as np
 import onnx
@@ -26,15 +28,15 @@ def itemsize(elem_type: int) -> int:
         return 8  # strings and unknown types: never cheaper than int64
 
 
-def numel(dims: object) -> int:
-    return math.prod(max(int(d), 0) for d in dims)  # type: ignore[attr-defined]
+def numel(dims: Iterable[SupportsInt]) -> int:
+    return math.prod(max(int(d), 0) for d in dims)
 
 
-def _typed_input(name: str, elem_type: int, dims: object) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, elem_type, [int(d) for d in dims])  # type: ignore[attr-defined]
+def _typed_input(name: str, elem_type: int, dims: Iterable[SupportsInt]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem_type, [int(d) for d in dims])
 
 
-def skeleton(model: onnx.ModelProto, input_shape: list[int | str | None]) -> onnx.ModelProto:
+def skeleton(model: onnx.ModelProto, input_shape: Sequence[int | str | None]) -> onnx.ModelProto:
     """The graph's structure with large weights and constants replaced by typed inputs (shape inference needs only
     their shapes) and the image input set to ``input_shape``."""
     g = model.graph

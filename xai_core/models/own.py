@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..device import resolve_device
 from ..errors import ModelLoadError
 from ..untrusted import zipscan
 from ..untrusted.checkpoints import read_state_dict
@@ -86,9 +87,9 @@ def wrap(module: nn.Module, *, id: str, title: str, labels: list[str], provenanc
     """A ModelSpec for any classifier module with its CAM layer, head and token layout found by :func:`analyse`."""
     lay = analyse(module.eval(), kw.get("input_size", (224, 224)), len(labels))
     notes = " ".join(lay.notes)
-    dev = {"device": torch.device(device)} if device is not None else {}
     return ModelSpec(id=id, title=title, module=module, labels=labels, cam_layer=lay.cam_layer, fc_layer=lay.fc_layer,
-                     reshape=lay.reshape, tokens=lay.tokens, provenance=f"{provenance}. {notes}".strip(), **kw, **dev)
+                     reshape=lay.reshape, tokens=lay.tokens, provenance=f"{provenance}. {notes}".strip(),
+                     device=resolve_device(device), **kw)
 
 
 def _num_classes(options: dict[str, Any]) -> int | None:
@@ -124,15 +125,15 @@ def _timm(data: bytes, filename: str, name: str, num_classes: int | None, labels
     module.load_state_dict(state)
     return wrap(module, id=f"upload:timm/{name}:{filename}", title=f"{filename} (timm {name}, {n} classes)",
                  labels=_labels(labels, n), provenance=f"uploaded state dict {filename} on timm {name}; preprocessing "
-                 "from timm's pretrained_cfg", device=device, **timm_models.preprocessing(module.pretrained_cfg))
+                 "from timm's pretrained_cfg", device=device, **timm_models.preprocessing(timm_models.module_cfg(module)))
 
 
 def _huggingface(data: bytes, filename: str, labels: list[str] | None, device: Any) -> ModelSpec:
     folder = read_model_folder(data)
     module, names, size = hf.build(folder)
     kw, note = hf.preprocessing(folder, size)
-    n = module.model.config.num_labels
-    kind = module.model.config.model_type
+    n = module.config.num_labels
+    kind = module.config.model_type
     return wrap(module, id=f"upload:hf:{filename}", title=f"{filename} (Hugging Face {kind}, {n} classes)",
                  labels=_labels(labels, n, names), provenance=f"uploaded Hugging Face folder {filename}; {note}",
                  device=device, **kw)
@@ -180,7 +181,7 @@ def _torchscript(data: bytes, filename: str, labels: list[str] | None, device: A
     return ModelSpec(id=f"upload:torchscript:{filename}", title=f"{filename} (TorchScript, {n} classes)", module=module,
                      labels=_labels(labels, n), **kw,
                      provenance=f"uploaded TorchScript {filename} (enabled by the operator)",
-                     **({"device": torch.device(device)} if device is not None else {}))
+                     device=resolve_device(device))
 
 
 def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:

@@ -88,6 +88,12 @@ def build(name: str, num_classes: int, input_size: tuple[int, int] = (224, 224),
     return _create(name, num_classes)
 
 
+def module_cfg(module: nn.Module) -> dict[str, Any]:
+    """The ``pretrained_cfg`` dict timm sets on every model it creates (empty when there is none)."""
+    cfg = getattr(module, "pretrained_cfg", None)
+    return cfg if isinstance(cfg, dict) else {}
+
+
 def preprocessing(cfg: dict[str, Any]) -> dict[str, Any]:
     """ModelSpec keyword arguments from a timm ``pretrained_cfg``."""
     size = cfg.get("input_size") or (3, 224, 224)

@@ -9,10 +9,12 @@ NaN weights.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
 
+from ..device import resolve_device
 from ..errors import ModelLoadError
 from ..untrusted.checkpoints import read_state_dict
 from ..untrusted.limits import LIMITS
@@ -25,10 +27,14 @@ MAX_CHECKPOINT_BYTES = LIMITS.checkpoint_bytes
 __all__ = ["ARCHITECTURES", "MAX_CHECKPOINT_BYTES", "check_cost", "check_state", "load_checkpoint", "read_state_dict"]
 
 
-def _architectures() -> dict[str, tuple[Callable[[int], nn.Module], str | None, str | None, object]]:
-    archs = {"efficientnet_lite0": (build_lite0, "_swish", "_fc", None)}
+# (builder of the module for a class count, CAM layer, classifier layer, token reshape)
+_Arch = tuple[Callable[[int], nn.Module], str | None, str | None, Callable[[torch.Tensor], torch.Tensor] | None]
+
+
+def _architectures() -> dict[str, _Arch]:
+    archs: dict[str, _Arch] = {"efficientnet_lite0": (build_lite0, "_swish", "_fc", None)}
     for name, a in zoo.ARCHS.items():
-        archs[name] = (lambda n, _name=name: zoo.build(_name, n), a.cam_layer, a.fc_layer, a.reshape)
+        archs[name] = (partial(zoo.build, name), a.cam_layer, a.fc_layer, a.reshape)
     return archs
 
 
@@ -50,7 +56,7 @@ def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, nu
     mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
                   if k in state and state[k].shape != v.shape]
     head = f"{fc_layer}." if fc_layer else None
-    only_head = bool(head) and not missing and not unexpected and all(k.startswith(head) for k, _, _ in mismatched)
+    only_head = head is not None and not missing and not unexpected and all(k.startswith(head) for k, _, _ in mismatched)
     if mismatched and not only_head and (missing or unexpected):
         raise ModelLoadError(f"The checkpoint's layers do not fit {arch}: {len(mismatched)} shape mismatch(es), "
                              f"{len(missing)} missing and {len(unexpected)} extra tensor(s) (e.g. {mismatched[0][0]}). "
@@ -101,7 +107,6 @@ def load_checkpoint(data: bytes, filename: str, arch: str, num_classes: int,
     if labels is not None and len(labels) != num_classes:
         raise ModelLoadError(f"{len(labels)} labels were given for {num_classes} classes.")
     names = labels or [f"class {i}" for i in range(num_classes)]
-    kw = {"device": device} if device is not None else {}
     return ModelSpec(id=f"upload:{arch}:{filename}", title=f"{filename} ({arch}, {num_classes} classes)",
-                     module=module, labels=names, cam_layer=cam_layer, fc_layer=fc_layer, reshape=reshape,  # type: ignore[arg-type]
-                     provenance=f"uploaded state dict {filename}, loaded with weights_only", **kw)
+                     module=module, labels=names, cam_layer=cam_layer, fc_layer=fc_layer, reshape=reshape,
+                     provenance=f"uploaded state dict {filename}, loaded with weights_only", device=resolve_device(device))

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from ..device import resolve_device
 from ..errors import ModelLoadError
 from .spec import ModelSpec
 
@@ -104,7 +105,6 @@ def load(arch: str, device: torch.device | None = None, *, allow_download: bool 
     module = build(arch)
     module.load_state_dict(state)
     a = ARCHS[arch]
-    kw = {"device": device} if device is not None else {}
     return ModelSpec(id=arch, title=f"{a.title} (torchvision, ImageNet)", module=module,
                      labels=list(weights.meta["categories"]), cam_layer=a.cam_layer, fc_layer=a.fc_layer,
-                     reshape=a.reshape, provenance=f"torchvision {weights} from {path}", **kw)
+                     reshape=a.reshape, provenance=f"torchvision {weights} from {path}", device=resolve_device(device))

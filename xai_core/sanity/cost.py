@@ -46,7 +46,7 @@ def _cost(methods: list[tuple[str, dict[str, Any]]], copies: int, extra: float,
           input_size: tuple[int, int]) -> CheckCost:
     per = {get_explainer(m).title: get_explainer(m).passes(p, input_size) * copies for m, p in methods}
     total = sum(per.values()) + extra
-    heaviest = max(per, key=per.get) if per else ""
+    heaviest = max(per, key=lambda k: per[k]) if per else ""
     share = per[heaviest] / total if per and math.isfinite(total) and total > 0 else 0.0
     return CheckCost(len(methods) * copies, total, heaviest, share)
 

@@ -65,14 +65,14 @@ def randomised(model: ModelSpec | Workbench, layers: list[str], x: torch.Tensor,
     spec = dataclasses.replace(model, module=module, lock=threading.RLock())
     if order:
         first = min(order.index(n) for n in layers if n in order)
-        norms = [dict(spec.module.named_modules())[n] for n in order[first:]]
-        norms = [m for m in norms if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        later = [dict(spec.module.named_modules())[n] for n in order[first:]]
+        norms = [m for m in later if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
         if norms:
             _recalibrate(spec, norms, x, seed)
     return spec
 
 
-def _recalibrate(spec: ModelSpec, norms: list[nn.Module], x: torch.Tensor, seed: int) -> None:
+def _recalibrate(spec: ModelSpec, norms: list[nn.modules.batchnorm._BatchNorm], x: torch.Tensor, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     batch = x[:1].expand(16, -1, -1, -1).cpu()
     batch = (batch + 0.3 * torch.randn(batch.shape, generator=gen)).to(spec.device)

@@ -36,14 +36,15 @@ def check_normalisation(mean: object, std: object, where: str, *,
                         limits: Limits = LIMITS) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """``(mean, std)`` as three finite floats each, std at least ``model_std_min``, |mean| at most ``model_mean_abs``;
     ``where`` names their source in the sentence (e.g. "The preprocessor_config.json's")."""
-    out = []
+    out: list[tuple[float, float, float]] = []
     for name, value in (("mean", mean), ("std", std)):
         values = list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else None
-        numbers = [_number(v) for v in values] if values is not None and len(values) == 3 else None
-        if numbers is None or None in numbers:
+        numbers = [_number(v) for v in values] if values is not None and len(values) == 3 else []
+        finite = [v for v in numbers if v is not None]
+        if len(finite) != 3:
             raise ModelLoadError(f"{where} {name} must be three finite numbers (one per RGB channel); it is "
                                  f"{shown(repr(value), 40)}.")
-        out.append(tuple(numbers))
+        out.append((finite[0], finite[1], finite[2]))
     m, s = out
     if min(s) < limits.model_std_min:
         raise ModelLoadError(f"{where} std is {min(s):g}; dividing by it gives infinite inputs, so this server needs "
@@ -51,7 +52,7 @@ def check_normalisation(mean: object, std: object, where: str, *,
     if max(abs(v) for v in m) > limits.model_mean_abs:
         raise ModelLoadError(f"{where} mean is {max(m, key=abs):g}, but pixels are in [0, 1]: this server accepts a "
                              f"mean within ±{limits.model_mean_abs:g} (limit model_mean_abs).")
-    return m, s  # type: ignore[return-value]
+    return m, s
 
 
 def check_side(value: object, field: str, *, limits: Limits = LIMITS) -> int:

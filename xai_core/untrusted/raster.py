@@ -107,11 +107,11 @@ def _frames_note(im: Image.Image, size: int, limits: Limits) -> str | None:
         return None
     if im.format in ("GIF", "TIFF") and size > limits.frame_count_bytes:
         return "animated image: the first frame is used"  # counting would walk the whole file
-    return f"animated image: the first of {im.n_frames} frames is used"
+    return f"animated image: the first of {getattr(im, 'n_frames', 1)} frames is used"
 
 
 def _decode(data: bytes, limits: Limits) -> tuple[np.ndarray, list[str]]:
-    im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
+    im: Image.Image = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
     w, h = im.size
     if w * h > limits.image_pixels:
         raise ImageError(f"The image is {w}×{h} ({w * h / 1e6:.0f} MP), over the {limits.image_pixels / 1e6:.0f} MP limit "

@@ -82,7 +82,9 @@ def parse_labels(data: bytes, num_classes: int, *, limits: Limits = LIMITS) -> l
             obj = load_json(stripped, limits.json_depth)
         except ValueError as e:
             raise ModelLoadError(f"The labels file looks like JSON but {e}.") from None
-        _count(len(obj), limits)  # type: ignore[arg-type]
+        if not isinstance(obj, (list, dict)):  # unreachable: JSON text that starts with [ or { is one of these
+            raise ModelLoadError("The labels file looks like JSON but is neither a list nor an object.")
+        _count(len(obj), limits)
         if isinstance(obj, dict):
             try:
                 pairs = {int(k): _name(v, limits) for k, v in obj.items()}
@@ -93,7 +95,7 @@ def parse_labels(data: bytes, num_classes: int, *, limits: Limits = LIMITS) -> l
                 raise ModelLoadError(f"The labels file names class {shown(str(extra[0]), 24)}, but the model has "
                                      f"{num_classes} classes.")
             return [pairs.get(i, f"class {i}") for i in range(num_classes)]
-        names = [_name(v, limits) for v in obj]  # type: ignore[union-attr]
+        names = [_name(v, limits) for v in obj]
     else:
         names = []
         for line in io.StringIO(text):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import re
 import unicodedata
+import zipfile
 import zlib
 from collections.abc import Iterator
 
@@ -40,7 +41,7 @@ def _stored(raw: memoryview) -> Iterator[bytes]:
 def _deflate(raw: memoryview) -> Iterator[bytes]:
     d = zlib.decompressobj(-15)
     for pos in range(0, len(raw), CHUNK):
-        data = raw[pos:pos + CHUNK]
+        data: bytes | memoryview = raw[pos:pos + CHUNK]
         while data and not d.eof:
             yield d.decompress(data, OUT)
             data = d.unconsumed_tail
@@ -56,7 +57,7 @@ def _deflate(raw: memoryview) -> Iterator[bytes]:
 def _bzip2(raw: memoryview) -> Iterator[bytes]:
     d, pos = bz2.BZ2Decompressor(), 0
     while not d.eof:
-        data = b""
+        data: bytes | memoryview = b""
         if d.needs_input:
             if pos >= len(raw):
                 raise EOFError("the compressed data ends early")
@@ -98,7 +99,7 @@ class UploadZip:
         except zipscan.ZipStructureError as e:
             raise ImageError(f"This is not a readable zip file ({e}). {hint}") from None
         self.limits, self.inflated, self._data = limits, 0, data
-        self._infos = {}
+        self._infos: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             name = _safe_name(info.filename, limits)
             if not name.endswith("/"):
