@@ -10,6 +10,7 @@ Public API::
 """
 
 from . import (
+    concepts,
     engine,
     explainers,
     images,
@@ -44,8 +45,8 @@ from .workbench import Workbench, as_workbench
 __all__ = [
     "ARCHITECTURES", "Box", "Capability", "DEFAULT_MODEL", "Cancelled", "Cost", "Diagnostic", "DiagnosticValue", "ExplainRequest",
     "ExplainerError", "ExplainerSpec", "Explanation", "ImageError", "ModelLoadError", "ModelSpec", "ParamSpec",
-    "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "engine", "explain",
-    "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",
+    "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "concepts", "engine",
+    "explain", "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",
     "load_image", "load_model", "load_own_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
     "probabilities", "render",
 ]
