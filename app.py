@@ -24,6 +24,7 @@ page = st.navigation({
                 st.Page("views/evaluate.py", title="Evaluate", icon="📏"),
                 st.Page("views/sanity.py", title="Sanity checks", icon="🧪"),
                 st.Page("views/lab.py", title="Debugging lab", icon="🐴"),
+                st.Page("views/concepts.py", title="Concepts", icon="🧩"),
                 st.Page("views/runs.py", title="Runs", icon="🗂️")],
     "Learn": [st.Page("views/methods.py", title="Methods", icon="📚"),
               st.Page("views/learn.py", title="Learn", icon="🎓")],

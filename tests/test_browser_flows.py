@@ -172,3 +172,32 @@ def test_compile_flipped_right_after_choosing_a_file_keeps_the_upload(server):
             assert page.locator("section[data-testid='stSidebar'] input[type='checkbox']").first.is_checked()
             page.context.close()
         browser.close()
+
+
+def test_concepts_discovered_named_and_removed_on_the_lab_cnn(server):
+    """Issue 21's page: with the lab CNN, discover the horse class's concepts in the background, name one, remove it
+    with P-ClArC and see the lab's numbers before and after."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
+        page.goto(server + "/concepts?model=lab_horse_cnn", wait_until="domcontentloaded")
+        _wait_idle_with(page, "Discover concepts")
+        _pick(page, "Class", "horse · #")
+        _wait_idle_with(page, "Discover concepts")
+        page.get_by_role("button", name="🔍 Discover concepts").click()
+        _wait_idle_with(page, "Discovering concepts finished in")
+        _wait_idle_with(page, "Concept importance")
+        box = page.get_by_role("textbox").first
+        box.fill("corner tag")
+        box.press("Enter")
+        _wait_idle_with(page, "corner tag")
+        page.get_by_role("button", name="🧹 Remove it (P-ClArC)").click()
+        _wait_idle_with(page, "P-ClArC finished in")
+        _wait_idle_with(page, "Before and after removing")
+        _no_error(page)
+        page.mouse.move(5, 5)
+        page.screenshot(path=str(ARTIFACTS / "concepts.png"), full_page=True)
+        browser.close()

@@ -96,3 +96,35 @@ def test_lab_cnn_p_clarc_on_the_discovered_tag_concept() -> None:
     assert 0.4 < auc < 0.6, auc
     # ...and tagged horses are lost too (test accuracy 0.933 → 0.443, measured): the tag was its only horse evidence.
     assert a["test accuracy"] < 0.6
+
+
+class SharedActivation(torch.nn.Module):
+    """One ReLU module run at two depths with different widths, as EfficientNet's shared ``_swish``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 6, 3, padding=1)
+        self.act = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.act(self.conv2(self.act(self.conv1(x)))).mean(dim=(2, 3)))
+
+
+def test_a_module_run_at_several_depths_is_projected_at_its_last_call_only() -> None:
+    torch.manual_seed(0)
+    net = SharedActivation().eval()
+    spec = lab.model.as_spec(net, "cpu")
+    wb = Workbench(spec)
+    x = torch.randn(3, 3, *spec.input_size)
+    v = torch.nn.functional.normalize(torch.rand(6), dim=0)  # a direction of the second (6-channel) call
+    with torch.no_grad():
+        first = net.act(net.conv1(x))
+        last = net.act(net.conv2(first))
+        expected = net.fc(project(last, v).mean(dim=(2, 3)))  # the first call untouched, the last one projected
+    with projected(wb, "act", v) as model, torch.no_grad():
+        got = model.module(x)
+    assert torch.allclose(got, expected, rtol=0, atol=f32_tol(float(expected.abs().max()), terms=64))
+    with torch.no_grad():
+        assert torch.equal(net(x), spec.module(x))  # no hook left behind

@@ -29,7 +29,8 @@ def test_upload_model_and_target_survive_every_page():
     ctx = _ctx(at)
     other = 1 - int(at.selectbox(key=f"target:{ctx.model_key}:{ctx.digest}").value)  # the class that is not top-1
     at.selectbox(key=f"target:{ctx.model_key}:{ctx.digest}").set_value(other).run()
-    for page in ("views/evaluate.py", "views/sanity.py", "views/lab.py", "views/methods.py", "views/explain.py"):
+    for page in ("views/evaluate.py", "views/sanity.py", "views/lab.py", "views/concepts.py", "views/methods.py",
+                 "views/explain.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         now = _ctx(at)

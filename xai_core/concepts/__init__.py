@@ -1,10 +1,13 @@
 """Concept explanations on the Workbench: discover (CRAFT-style NMF), see (reference crops, concept maps), test
-(TCAV) and correct (P-ClArC projection), for any model whose layer gives feature maps."""
+(TCAV) and correct (P-ClArC projection; A-ClArC fine-tuning of a copy of the lab CNN), for any model whose layer
+gives feature maps."""
 
+from .aclarc import AclarcResult, Artifact, aclarc, artifact_added, artifact_level, before_after_aclarc, lab_numbers
 from .clarc import BeforeAfter, before_after, project, projected, reference_level
 from .craft import Concept, Crop, Discovery, concept_maps, discover
 from .errors import ConceptError
 from .tcav import TcavResult, tcav
 
-__all__ = ["BeforeAfter", "Concept", "ConceptError", "Crop", "Discovery", "TcavResult", "before_after", "concept_maps",
-           "discover", "project", "projected", "reference_level", "tcav"]
+__all__ = ["AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError", "Crop", "Discovery", "TcavResult",
+           "aclarc", "artifact_added", "artifact_level", "before_after", "before_after_aclarc", "concept_maps",
+           "discover", "lab_numbers", "project", "projected", "reference_level", "tcav"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..hooks import capture
 from ..lab.model import shortcut_report
 from ..models.spec import ModelSpec
 from ..workbench import Workbench, as_workbench
@@ -50,24 +51,43 @@ def project(a: torch.Tensor, v: torch.Tensor, reference: float = 0.0) -> torch.T
     return a - v.view(shape) * (s - reference)
 
 
+def calls_per_forward(spec: ModelSpec, module: nn.Module) -> int:
+    """How many times ``module`` runs in one forward pass (a shared activation module runs at several depths), from
+    one probe forward on a blank input; call under the model's lock."""
+    with torch.inference_mode(), capture(module) as rec:
+        spec.module(torch.zeros(1, 3, *spec.input_size, device=spec.device))
+    if rec.calls == 0:
+        raise ConceptError("The layer is not used on the way to the output; choose another layer.")
+    return rec.calls
+
+
 @contextmanager
 def projected(model: ModelSpec | Workbench, layer: str, direction: torch.Tensor, *,
               reference: float = 0.0) -> Iterator[ModelSpec]:
     """Inside the block, ``layer``'s output is projected (see the module docstring) for every forward; yields the
-    model, with its lock held. The hook is removed on exit, even on an error."""
+    model, with its lock held. A module that runs at several depths (EfficientNet's shared ``_swish``) is projected
+    at its last call only: the one the concept was found at (:func:`xai_core.hooks.capture` keeps the last call).
+    The hooks are removed on exit, even on an error."""
     wb = as_workbench(model)
     with wb.session() as spec:
         module = spec.submodule(layer_name(spec, layer))
         v = unit(direction).to(spec.device)
+        last = calls_per_forward(spec, module)
+        seen = [0]
 
-        def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> torch.Tensor:
-            return project(out, v.to(out.dtype), reference)
+        def restart(_m: nn.Module, _i: tuple) -> None:
+            seen[0] = 0
 
-        handle = module.register_forward_hook(hook)
+        def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> torch.Tensor | None:
+            seen[0] += 1
+            return project(out, v.to(out.dtype), reference) if seen[0] == last else None
+
+        handles = [spec.module.register_forward_pre_hook(restart), module.register_forward_hook(hook)]
         try:
             yield spec
         finally:
-            handle.remove()
+            for h in handles:
+                h.remove()
 
 
 def reference_level(model: ModelSpec | Workbench, layer: str, direction: torch.Tensor, clean: torch.Tensor) -> float:

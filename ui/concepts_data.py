@@ -1,0 +1,175 @@
+"""The Concepts page's sets and background jobs: which images concepts are discovered from, discovery and P-ClArC as
+jobs (progress with an ETA, Stop), and their results in the process-wide store keyed on content (the model's
+fingerprint, the set, the layer, the class, the rank). No torch here: tensors are only passed to the library.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import xai_core as xc
+from xai_core import concepts, images, lab
+
+from . import services
+from .state import Context
+
+LAB_ID = "lab_horse_cnn"
+LAB_SEED = 7  # the lab set the library's test found the tag concept in
+TOP_CROPS = 6
+CLARC_N = 300  # images per part of the lab's shortcut report (3 parts); 600 (the lab page's) takes ~7 s on 2 cores
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ConceptSet:
+    """Images of the set as RGB uint8 at the model's input size (crops are cut from these) and how to crop them."""
+
+    key: str
+    title: str
+    images: np.ndarray
+    crop: float
+    stride: float
+    resize: bool
+
+    def inputs(self, model: xc.ModelSpec) -> Any:
+        """Normalised model inputs [N, 3, h, w] (a tensor, built with the tensor's own methods)."""
+        if self.key.startswith("lab:"):
+            return lab.to_tensor(self.images)
+        first = model.preprocess(self.images[0])
+        x = first.new_empty((len(self.images), *first.shape[1:]))
+        for i, im in enumerate(self.images):
+            x[i] = model.preprocess(im)[0]
+        return x
+
+
+@dataclass(frozen=True)
+class Found:
+    """A finished discovery and the set it came from."""
+
+    sig: tuple
+    discovery: concepts.Discovery
+    set: ConceptSet
+
+
+def is_lab(ctx: Context) -> bool:
+    return ctx.model.id == LAB_ID
+
+
+def concept_set(ctx: Context, target: int, n: int) -> ConceptSet:
+    """The lab CNN: the class's images among ``n`` horse-watermark images (crops not resized: the lab CNN is fully
+    convolutional and trained at one scale). Any other model: the bundled sample images (CRAFT's resized crops)."""
+    model = ctx.model
+    if is_lab(ctx):
+        data = services.memo(("concept_lab_set", n, LAB_SEED), lambda: lab.make_dataset(n, seed=LAB_SEED))
+        mine = data.images[data.labels == target]
+        return ConceptSet(f"lab:{n}:{LAB_SEED}:{target}", f"{len(mine)} '{model.label(target)}' images of the "
+                          f"horse-watermark set", mine, 0.375, 0.125, False)
+
+    def resized() -> np.ndarray:
+        return np.stack([model.resized(services.sample(name)[0]) for name in images.sample_names()])
+
+    pics = services.memo(("concept_samples", model.input_size), resized)
+    return ConceptSet("samples", f"the {len(pics)} bundled sample images", pics, 0.5, 0.25, True)
+
+
+def signature(ctx: Context, cset: ConceptSet, layer: str, target: int, rank: int) -> tuple:
+    """The cache key of one discovery: content only (the weights' fingerprint, never an object's id)."""
+    return ("concepts", services.model_digest(ctx.workbench), ctx.options.result_key, cset.key, layer, target, rank)
+
+
+def with_eta(progress: Progress) -> Progress:
+    """Discovery reports two passes over its inputs (crops' activations, then the images' gradients), each 0 → 1:
+    one bar for both, with the time left estimated from the time so far."""
+    start = time.monotonic()
+
+    def report(fraction: float, text: str) -> None:
+        f = 0.7 * fraction if text.startswith("activations") else 0.7 + 0.3 * fraction
+        spent = time.monotonic() - start
+        eta = f" · about {spent * (1 - f) / f:.0f} s left" if f > 0.02 else ""
+        progress(f, f"{text}{eta}")
+
+    return report
+
+
+def discovery_job(ctx: Context, cset: ConceptSet, target: int, layer: str, rank: int,
+                  sig: tuple) -> Callable[[Progress], Found]:
+    wb, store = ctx.workbench, services.store()  # the store is fetched here, on the script's thread
+
+    def run(progress: Progress) -> Found:
+        hit = store.get(sig)
+        if isinstance(hit, Found):
+            return hit
+        progress(0.0, "activations 0")
+        found = concepts.discover(wb, cset.inputs(wb.model), target, layer=layer, rank=rank, crop=cset.crop,
+                                  stride=cset.stride, resize=cset.resize, top_crops=TOP_CROPS,
+                                  progress=with_eta(progress))
+        result = Found(sig, found, cset)
+        store.put(sig, result)
+        return result
+
+    return run
+
+
+def found_for(sig: tuple, job: Any) -> Found | None:
+    """The discovery for ``sig``: from the store, else from this session's finished job."""
+    hit = services.store().get(sig)
+    if isinstance(hit, Found):
+        return hit
+    result = getattr(job, "result", None)
+    return result if isinstance(result, Found) and result.sig == sig else None
+
+
+def concept_maps(ctx: Context, found: Found) -> np.ndarray:
+    """Each concept's map over the current image, [k, h, w] at the model's input size (memoised)."""
+    def build() -> np.ndarray:
+        x = ctx.model.preprocess(ctx.image)
+        return concepts.concept_maps(ctx.workbench, found.discovery, x)[0].cpu().numpy()
+
+    return services.memo(("concept_maps", *found.sig, ctx.digest), build)
+
+
+def clarc_sig(ctx: Context, found: Found, index: int) -> tuple:
+    return ("clarc", *found.sig, index, "" if is_lab(ctx) else ctx.digest)
+
+
+def clarc_job(ctx: Context, found: Found, index: int, sig: tuple) -> Callable[[Progress], tuple[tuple, list[dict]]]:
+    """P-ClArC for concept ``index``: the lab CNN's shortcut numbers, or p(class) on the current image, before/after."""
+    wb, store, image, lab_model = ctx.workbench, services.store(), ctx.image, is_lab(ctx)
+    concept = next(c for c in found.discovery.concepts if c.index == index)
+    layer, target = found.discovery.layer, found.discovery.target
+
+    def run(progress: Progress) -> tuple[tuple, list[dict]]:
+        hit = store.get(sig)
+        if hit is not None:
+            return hit
+        progress(0.1, "measuring the model as it is and with the concept removed")
+        if lab_model:
+            ba = concepts.before_after(wb, layer, concept.direction, n=CLARC_N)
+            rows = [{"number": k, "before": f"{ba.before[k]:.0%}", "after P-ClArC": f"{ba.after[k]:.0%}",
+                     "change": f"{(ba.after[k] - ba.before[k]) * 100:+.0f} pts"} for k in ba.before]
+        else:
+            before = wb.probabilities(image)
+            with concepts.projected(wb, layer, concept.direction):
+                after = wb.probabilities(image)
+            label = wb.model.label
+            rows = [{"number": f"p({label(target)}) on this image", "before": f"{before[target]:.1%}",
+                     "after P-ClArC": f"{after[target]:.1%}", "change": f"{(after[target] - before[target]) * 100:+.1f} pts"},
+                    {"number": "top-1 class on this image", "before": label(int(before.argmax())),
+                     "after P-ClArC": label(int(after.argmax())), "change": ""}]
+        result = (sig, rows)
+        store.put(sig, result)
+        return result
+
+    return run
+
+
+def clarc_for(sig: tuple, job: Any) -> list[dict] | None:
+    hit = services.store().get(sig)
+    if hit is None:
+        hit = getattr(job, "result", None)
+    return hit[1] if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == sig else None
