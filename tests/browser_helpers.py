@@ -116,11 +116,11 @@ def _pick(page, label: str, option_text: str, tries: int = 4) -> None:
             box.press("ArrowDown")
         try:
             option.wait_for(timeout=5_000)
+            option.click(timeout=5_000)  # a list that a rerun or an unfolding expander redraws: never stable
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again
             page.keyboard.press("Escape")
             page.wait_for_timeout(500)
             continue
-        option.click()
         page.wait_for_timeout(300)
         if option_text in box.input_value():
             return

@@ -75,6 +75,8 @@ def test_pin_edit_change_class_edit_again_download_and_present(server):
         assert download.value.suggested_filename.endswith(".html")
         _wait_idle_with(page, f"Explaining {other}")
         page.get_by_text("🎤 Presentation mode").click()
+        # the page was idle and already showed "Pinned:" before the click: wait for the click's own rerun (the URL)
+        page.wait_for_url(re.compile("present=1"), timeout=120_000)
         _wait_idle_with(page, "Pinned:")
         _no_error(page)
         assert "present=1" in page.url

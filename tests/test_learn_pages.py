@@ -69,6 +69,23 @@ def test_every_lesson_draws_on_the_real_model_and_links_to_itself():
     assert any("Weighted sum without the ReLU" in str(i.proto) for i in at.get("image"))
 
 
+def test_local_vs_global_lesson_shows_one_map_and_the_concepts_crops_on_the_lab_cnn():
+    at = _learn({"lesson": "local_global"})  # the sidebar keeps the bundled model: the lesson uses the lab CNN
+    assert at.radio(key="lesson").value == "local_global" and _q(at, "lesson") == ["local_global"]
+    at.slider(key="l6_rank").set_value(3).run()
+    _ok(at)
+    images = at.main.get("image")
+    assert len(images) == 2 and len(images[1].proto.imgs) == 8  # the map; the top concept's 8 crops
+    assert any("of the map lies on the tag" in str(i.proto) for i in images)
+    assert any("crops lie on a tag" in c.value for c in at.caption)
+    assert any("*where*" in m.value and "*what*" in m.value for m in at.markdown)
+    at.number_input(key="l6_which").set_value(3).run()
+    _ok(at)
+    at.radio(key="lesson").set_value("cam").run()  # the other lessons still draw on the sidebar's model
+    _ok(at)
+    assert any("Explaining" in c.value for c in at.caption)
+
+
 def test_deep_link_opens_the_lesson_and_bad_ids_are_ignored():
     assert _learn({"lesson": "cam"}).radio(key="lesson").value == "cam"
     assert _learn({"lesson": "../etc"}).radio(key="lesson").value == "shattered"

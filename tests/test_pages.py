@@ -118,12 +118,17 @@ def test_methods_page_lists_explainers_metrics_and_analyses():
     at = _app()
     at.switch_page("views/methods.py").run()
     _no_traceback(at)
-    assert [t.label for t in at.tabs] == ["Explainers", "Metrics", "Sanity checks and dataset debugging"]
+    assert [t.label for t in at.tabs] == ["Explainers", "Metrics", "Sanity checks, dataset debugging and concepts"]
     assert len(at.dataframe) == 2
     assert len(at.expander) == len(xai_core.list_explainers()) + len(metrics.list_metrics()) + 2  # + the sidebar's two
     assert any("SpRAy" in m.value and "1902.10178" in m.value for m in at.markdown) and len(ANALYSES) >= 8
     assert any("vs Quantus 0.6" in m.value and "TopKIntersection" in m.value for m in at.markdown)
     assert any("Spearman" in m.value and "resolution" in m.value.lower() for m in at.markdown)
+    concepts = at.dataframe[1].value.set_index("Analysis")  # the concept methods, global explanations
+    for title, paper in (("CRAFT concept discovery", "2211.10154"), ("P-ClArC / A-ClArC", "1912.11425"),
+                         ("TCAV", "1711.11279")):
+        assert concepts.loc[title, "Taxonomy"].startswith("global")
+        assert any(title in m.value and paper in m.value for m in at.markdown)
 
 
 def test_lime_and_rise_render_with_small_sample_counts():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import xai_core as xc
-from xai_core import concepts, images, lab
+from xai_core import concepts, images, lab, metrics
 
 from . import services
 from .state import Context
@@ -21,6 +21,9 @@ from .state import Context
 LAB_ID = "lab_horse_cnn"
 LAB_SEED = 7  # the lab set the library's test found the tag concept in
 TOP_CROPS = 6
+# Mirrors xai_core.concepts.craft.MIN_IMAGES (not in the library's public face yet): the fewest images discovery takes.
+MIN_IMAGES = 10
+SETS = {"lab": "The horse-watermark set", "samples": "The bundled samples", "zip": "Upload a zip of images"}
 CLARC_N = 300  # images per part of the lab's shortcut report (3 parts); 600 (the lab page's) takes ~7 s on 2 cores
 Progress = Callable[[float, str], None]
 
@@ -60,21 +63,53 @@ def is_lab(ctx: Context) -> bool:
     return ctx.model.id == LAB_ID
 
 
+def set_choices(ctx: Context) -> list[str]:
+    """The sets this model can use (keys of ``SETS``): the horse-watermark set is the lab CNN's only."""
+    return ["lab", "samples", "zip"] if is_lab(ctx) else ["samples", "zip"]
+
+
+def _crops(ctx: Context) -> tuple[float, float, bool]:
+    """Crop side, stride and resizing: the lab CNN is fully convolutional and trained at one scale (crops kept at
+    their size); any other model gets CRAFT's crops resized to its input."""
+    return (0.375, 0.125, False) if is_lab(ctx) else (0.5, 0.25, True)
+
+
 def concept_set(ctx: Context, target: int, n: int) -> ConceptSet:
-    """The lab CNN: the class's images among ``n`` horse-watermark images (crops not resized: the lab CNN is fully
-    convolutional and trained at one scale). Any other model: the bundled sample images (CRAFT's resized crops)."""
+    """The lab CNN's horse-watermark set: the class's images among ``n`` generated images."""
     model = ctx.model
-    if is_lab(ctx):
-        data = services.memo(("concept_lab_set", n, LAB_SEED), lambda: lab.make_dataset(n, seed=LAB_SEED))
-        mine = data.images[data.labels == target]
-        return ConceptSet(f"lab:{n}:{LAB_SEED}:{target}", f"{len(mine)} '{model.label(target)}' images of the "
-                          f"horse-watermark set", mine, 0.375, 0.125, False)
+    data = services.memo(("concept_lab_set", n, LAB_SEED), lambda: lab.make_dataset(n, seed=LAB_SEED))
+    mine = data.images[data.labels == target]
+    return ConceptSet(f"lab:{n}:{LAB_SEED}:{target}", f"{len(mine)} '{model.label(target)}' images of the "
+                      f"horse-watermark set", mine, *_crops(ctx))
+
+
+def sample_set(ctx: Context) -> ConceptSet:
+    """The bundled sample images at the model's input size."""
+    model = ctx.model
 
     def resized() -> np.ndarray:
         return np.stack([model.resized(services.sample(name)[0]) for name in images.sample_names()])
 
     pics = services.memo(("concept_samples", model.input_size), resized)
-    return ConceptSet("samples", f"the {len(pics)} bundled sample images", pics, 0.5, 0.25, True)
+    return ConceptSet("samples", f"the {len(pics)} bundled sample images", pics, *_crops(ctx))
+
+
+def zip_set(ctx: Context, digest: str, data: bytes) -> tuple[ConceptSet | None, list[str]]:
+    """An uploaded zip's images at the model's input size and the notes on what was skipped, keyed on the zip's
+    content digest. Read by the upload boundary (:func:`xai_core.metrics.read_zip`: bounded inflation, checked
+    names, images over 1024 px downscaled as in the evaluation set); ``None`` when no image could be read. Raises the
+    boundary's typed errors (a bomb, a zip that is not one)."""
+    model = ctx.model
+
+    def read() -> tuple[np.ndarray | None, list[str]]:
+        items, notes = metrics.read_zip(data)
+        pics = np.stack([model.resized(it.image) for it in items]) if items else None
+        return pics, notes
+
+    pics, notes = services.memo(("concept_zip", digest, model.input_size), read)
+    if pics is None:
+        return None, notes
+    return ConceptSet(f"zip:{digest}", f"the {len(pics)} images of the uploaded zip", pics, *_crops(ctx)), notes
 
 
 def signature(ctx: Context, cset: ConceptSet, layer: str, target: int, rank: int) -> tuple:

@@ -11,8 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+import xai_core as xc
+from xai_core.untrusted import LIMITS
+
 from . import callbacks, escape, jobs, services
-from .concepts_data import Found, clarc_for, clarc_job, clarc_sig, concept_maps, is_lab
+from . import concepts_data as data
+from .concepts_data import MIN_IMAGES, ConceptSet, Found, clarc_for, clarc_job, clarc_sig, concept_maps, is_lab
 from .figures import overlay_small
 from .state import Context
 
@@ -20,6 +24,47 @@ NAMES = "xai_concept_names"  # {(discovery signature, concept index): name}: kep
 CLARC_JOB = "concepts_clarc_job"
 NAME_LIMIT = 40
 CROP_SIDE = 72
+MB = 1024 * 1024
+
+
+def pick_set(ctx: Context, target: int) -> ConceptSet | None:
+    """The "Set" choice and its widgets: the horse-watermark set (lab CNN), the bundled samples, or an uploaded zip;
+    one sentence on its size against discovery's minimum. ``None`` (with one error sentence) when there is no set yet."""
+    choices = data.set_choices(ctx)
+    how = st.radio("Set", choices, format_func=data.SETS.get, horizontal=True, key=f"concepts_set:{is_lab(ctx)}",
+                   help="The images concepts are discovered from: the class's concepts are what recurs across them.")
+    if how not in choices:  # a stale session value
+        how = choices[0]
+    cset: ConceptSet | None = None
+    if how == "lab":
+        n = st.slider("Images generated from the horse-watermark set (the class's share is used)", 20, 400, 200, 20,
+                      key="concepts_n")
+        cset = data.concept_set(ctx, target, n)
+    elif how == "samples":
+        cset = data.sample_set(ctx)
+    else:
+        up = st.file_uploader("Zip of images", type=["zip"], key="concepts_zip", max_upload_size=LIMITS.upload_bytes // MB,
+                              help=f"Zip a folder of images of one class (PNG, JPEG, …; any folder depth), up to "
+                                   f"{LIMITS.set_images} images and {LIMITS.upload_bytes // MB} MB.")
+        if up is None:
+            st.info(f"Upload a zip of at least {MIN_IMAGES} images of the class.")
+            return None
+        raw = up.getvalue()
+        try:
+            cset, notes = data.zip_set(ctx, services.bytes_digest(raw), raw)
+        except xc.XaiError as e:
+            st.error(str(e))
+            return None
+        if notes:
+            st.caption("ℹ️ " + escape.markdown(" · ".join(notes[:5]))
+                       + (f" (and {len(notes) - 5} more skipped)" if len(notes) > 5 else ""))
+        if cset is None:
+            st.error("The zip holds no image the app can read; zip a folder of PNG or JPEG images and upload that.")
+            return None
+    small = len(cset.images) < MIN_IMAGES
+    st.caption(f"The set is {escape.markdown(cset.title)}; discovery needs at least {MIN_IMAGES} images"
+               + (", so this set is too small." if small else "."))
+    return cset
 
 
 def name_of(found: Found, index: int) -> str:

@@ -29,13 +29,13 @@ default = layers.index(model.cam_layer) if model.cam_layer in layers else len(la
 layer = c2.selectbox("Layer", layers, index=default, key=f"concepts_layer:{ctx.model_key}",
                      help="Where the concepts live; the default is the model's CAM layer (the last feature maps).")
 rank = c3.slider("Concepts", 2, 10, 5, key="concepts_rank", help="How many concepts the factorisation finds.")
-n = 200
-if lab_model:
-    n = st.slider("Images generated from the horse-watermark set (the class's share is used)", 20, 400, 200, 20,
-                  key="concepts_n")
-cset = concepts_data.concept_set(ctx, target, n)
-st.caption(f"The set: {cset.title}" + ("" if lab_model else " (pick the lab CNN in the sidebar for the "
-                                        "horse-watermark set)") + ".")
+KEEP = ("concepts_rank", "concepts_n"), ("concepts_layer:", "concepts_set:")
+cset = concepts_view.pick_set(ctx, target)
+if cset is None:
+    state.keep_widgets("concepts", *KEEP)
+    st.stop()
+if not lab_model:
+    st.caption("Pick the lab CNN in the sidebar for the horse-watermark set.")
 sig = concepts_data.signature(ctx, cset, layer, target, rank)
 jobs.panel(JOB, "🔍 Discover concepts", lambda: concepts_data.discovery_job(ctx, cset, target, layer, rank, sig),
            lambda _res: None, title="Discovering concepts",
@@ -45,4 +45,4 @@ if found is None:
     st.info("Pick a class, a layer and how many concepts, then discover them.")
 else:
     concepts_view.render(ctx, found)
-state.keep_widgets("concepts", ("concepts_rank", "concepts_n"), ("concepts_layer:",))
+state.keep_widgets("concepts", *KEEP)

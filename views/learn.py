@@ -1,9 +1,9 @@
-"""Learn page: the taxonomy table and saliency cards (from registry metadata), five lessons over the real engine,
+"""Learn page: the taxonomy table and saliency cards (from registry metadata), six lessons over the real engine,
 and a predict-then-reveal quiz. Deep link to a lesson: ``/learn?lesson=<id>`` (ids in ``xai_core.lessons``)."""
 
 import streamlit as st
 
-from ui import cards, escape, lesson_gradients, lesson_maps, links, quiz, services, state
+from ui import cards, escape, lesson_concepts, lesson_gradients, lesson_maps, links, quiz, services, state
 from xai_core import lessons
 
 ctx = state.current()
@@ -30,6 +30,9 @@ links.publish_lesson(pick)
 item = lessons.lesson(pick)
 st.subheader(item.title)
 st.caption(f"{item.idea}  \n📄 {item.reference}")
+if pick == "local_global":  # on the lab CNN, whatever the sidebar's model
+    lesson_concepts.local_vs_global(ctx)
+    st.stop()
 probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, ctx.image)
 target = state.target(ctx, int(probs.argmax()))
 st.caption(f"Explaining **{ctx.model.label(target)}** (p = {probs[target]:.1%}) on {escape.markdown(ctx.image_name)} with "

@@ -11,7 +11,7 @@ from xai_core.catalogue import ANALYSES, QUANTUS, SIMILARITY
 st.title("Methods")
 st.caption("Every explainer, metric and analysis in XAI Explorer, with the paper it comes from. The explainer and "
            "metric tables are generated from their registries: a new method appears here by itself.")
-explainers, scores, analyses = st.tabs(["Explainers", "Metrics", "Sanity checks and dataset debugging"])
+explainers, scores, analyses = st.tabs(["Explainers", "Metrics", "Sanity checks, dataset debugging and concepts"])
 
 specs = xc.list_explainers()
 explainers.dataframe(
@@ -43,7 +43,8 @@ for m in metrics.list_metrics():
             st.markdown(f"**vs Quantus 0.6:** {QUANTUS[m.id]}")
 
 analyses.markdown(f"**How the sanity checks compare maps.** {SIMILARITY}")
-analyses.dataframe([{"Analysis": a.title, "Page": a.page, "What it does": a.summary} for a in ANALYSES],
+analyses.dataframe([{"Analysis": a.title, "Page": a.page, "Taxonomy": ", ".join(a.taxonomy) or "—",
+                     "What it does": a.summary} for a in ANALYSES],
                    hide_index=True, width="stretch")
 for a in ANALYSES:
     analyses.markdown(f"**{a.title}** — 📄 {a.reference}")

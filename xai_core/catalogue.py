@@ -1,8 +1,8 @@
-"""The analyses beyond single maps — sanity checks, attacks and dataset debugging — with where they live in the
-app and the paper each follows; how the sanity checks compare maps; and, per metric, what still differs from
-Quantus 0.6 where the definitions otherwise match (tests/test_quantus_agreement.py checks the agreement and these
-relations). Explainers and metrics list themselves from their registries; these do not have one, so the Methods
-page reads this module."""
+"""The analyses beyond single maps — sanity checks, attacks, dataset debugging and concepts (global explanations) —
+with where they live in the app, their taxonomy and the paper each follows; how the sanity checks compare maps; and,
+per metric, what still differs from Quantus 0.6 where the definitions otherwise match
+(tests/test_quantus_agreement.py checks the agreement and these relations). Explainers and metrics list themselves
+from their registries; these do not have one, so the Methods page reads this module."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Analysis:
     page: str
     summary: str
     reference: str
+    taxonomy: tuple[str, ...] = ()
 
 
 ANALYSES: tuple[Analysis, ...] = (
@@ -55,6 +56,23 @@ ANALYSES: tuple[Analysis, ...] = (
              "A translucent text watermark raises ImageNet models' 'carton' class: a real Clever Hans shortcut.",
              "Li et al. 2023, 'A Whac-A-Mole Dilemma: Shortcuts Come in Multiples Where Mitigating One Amplifies "
              "Others', CVPR, arXiv:2212.04825"),
+    Analysis("CRAFT concept discovery", "Concepts",
+             "Factorise (NMF) a layer's activations over crops of many images of a class into concepts; score each by "
+             "gradient × input on its coefficients and show the crops where it is strongest: what the model uses, "
+             "across the set, not where in one image.",
+             "Fel et al. 2023, 'CRAFT: Concept Recursive Activation FacTorization for Explainability', CVPR, "
+             "arXiv:2211.10154", ("global", "white-box", "post-hoc", "concept-based")),
+    Analysis("P-ClArC / A-ClArC", "Concepts",
+             "Remove a concept from the model: project its direction out of the layer's activations on every forward "
+             "pass (P-ClArC, no retraining; on the page), or fine-tune a copy with the artifact added to other classes "
+             "(A-ClArC; in the library, xai_core.concepts.aclarc).",
+             "Anders et al. 2022, 'Finding and removing Clever Hans: Using explanation methods to debug and improve "
+             "deep models', Information Fusion, arXiv:1912.11425", ("global", "white-box", "model correction")),
+    Analysis("TCAV", "Library (xai_core.concepts.tcav)",
+             "A concept activation vector separates a layer's activations for concept examples from random ones; the "
+             "TCAV score is the share of a class's images whose score rises along it, tested against random vectors.",
+             "Kim et al. 2018, 'Interpretability Beyond Feature Attribution: Quantitative Testing with Concept "
+             "Activation Vectors (TCAV)', ICML, arXiv:1711.11279", ("global", "white-box", "post-hoc", "concept-based")),
 )
 
 SIMILARITY = (

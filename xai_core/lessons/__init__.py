@@ -38,6 +38,10 @@ LESSONS: tuple[Lesson, ...] = (
            "Per-map scaling hides magnitude, a map can survive randomising the weights it claims to explain, and "
            "deletion rewards scattered maps.",
            "Adebayo et al. 2018, arXiv:1810.03292; Hooker et al. 2019, arXiv:1806.10758"),
+    Lesson("local_global", "6 · Local vs global: why a heatmap is not a concept",
+           "A heatmap shows where the model looked in one image; a concept shows what it uses across many images of "
+           "the class. On the lab CNN: one horse's Grad-CAM next to the top discovered concept's crops.",
+           "Fel et al. 2023 (CRAFT), CVPR, arXiv:2211.10154; Kim et al. 2018 (TCAV), ICML, arXiv:1711.11279"),
 )
 
 
