@@ -21,8 +21,7 @@ from .state import Context
 LAB_ID = "lab_horse_cnn"
 LAB_SEED = 7  # the lab set the library's test found the tag concept in
 TOP_CROPS = 6
-# Mirrors xai_core.concepts.craft.MIN_IMAGES (not in the library's public face yet): the fewest images discovery takes.
-MIN_IMAGES = 10
+MIN_IMAGES = concepts.MIN_IMAGES  # the fewest images discovery takes (the library's rule)
 SETS = {"lab": "The horse-watermark set", "samples": "The bundled samples", "zip": "Upload a zip of images"}
 CLARC_N = 300  # images per part of the lab's shortcut report (3 parts); 600 (the lab page's) takes ~7 s on 2 cores
 Progress = Callable[[float, str], None]

@@ -4,10 +4,10 @@ gives feature maps."""
 
 from .aclarc import AclarcResult, Artifact, aclarc, artifact_added, artifact_level, before_after_aclarc, lab_numbers
 from .clarc import BeforeAfter, before_after, project, projected, reference_level
-from .craft import Concept, Crop, Discovery, concept_maps, discover
+from .craft import MIN_IMAGES, Concept, Crop, Discovery, concept_maps, discover
 from .errors import ConceptError
 from .tcav import TcavResult, tcav
 
-__all__ = ["AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError", "Crop", "Discovery", "TcavResult",
+__all__ = ["MIN_IMAGES", "AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError", "Crop", "Discovery", "TcavResult",
            "aclarc", "artifact_added", "artifact_level", "before_after", "before_after_aclarc", "concept_maps",
            "discover", "lab_numbers", "project", "projected", "reference_level", "tcav"]
