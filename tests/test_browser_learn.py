@@ -231,5 +231,10 @@ def test_presentation_mode_hides_the_sidebar_and_the_controls(server):
         while "present=1" in page.url and time.time() < deadline:
             page.wait_for_timeout(300)  # (sync Playwright reads events only inside its calls: time.sleep would freeze page.url)
         assert "present=1" not in page.url
-        assert all(_visible(page, c) for c in controls.values())
+        # the click's rerun has only started when the URL changes: wait for it to draw the controls again
+        _wait_idle_with(page, "Grad-CAM")
+        deadline = time.time() + 60
+        while not all(_visible(page, c) for c in controls.values()) and time.time() < deadline:
+            page.wait_for_timeout(500)
+        assert all(_visible(page, c) for c in controls.values()), {k: _visible(page, c) for k, c in controls.items()}
         browser.close()
