@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -11,6 +12,12 @@ from helpers import planted_spec, tiny_spec
 
 import xai_core
 from xai_core.hooks import has_hooks
+
+# What the app persists (named concepts) goes to a throw-away folder, never to ~/.cache or a configured server; the
+# browser tests' app servers inherit this environment.
+os.environ["XAI_DATA_DIR"] = tempfile.mkdtemp(prefix="xai-test-data-")
+os.environ.pop("XAI_DB_URL", None)
+os.environ.pop("XAI_WORKSPACE", None)
 
 # XAI_TEST_DEVICE=cuda runs the model-level tests on the GPU (the suite defaults to CPU, as in CI).
 DEVICE = os.environ.get("XAI_TEST_DEVICE", "cpu")

@@ -8,6 +8,7 @@ import re
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 
 import xai_core as xc
 from xai_core import report
@@ -78,3 +79,32 @@ def test_evaluation_report_records_the_box_or_mask_it_scored_against():
     assert "dimmed outside" in pictures[0].caption
     settings, pictures = report.region_record(image, None, "box")
     assert "not scored" in settings["object region"] and not pictures
+
+
+def test_concept_report_carries_names_escaped_shares_crops_and_correction_tables(tiny):
+    """The Concepts page's report: one strip of crops per concept titled by its (hostile) name, the names and shares
+    in a table, the P-ClArC/A-ClArC and TCAV tables given, the class, layer and importance method; offline, escaped."""
+    rng = np.random.default_rng(3)
+    crops = [[(rng.random((72, 72, 3)) * 255).astype(np.uint8) for _ in range(k)] for k in (6, 2)]
+    crops[1].append(np.zeros((40, 30, 3), np.uint8))  # another size: padded on white, never an error
+    entries = [report.ConceptEntry("the corner tag", 0.61, 2.5, crops[0]),
+               report.ConceptEntry("<script>alert(1)</script>\u202e", -0.39, -1.6, crops[1]),
+               report.ConceptEntry("no crops", 0.0, 0.0, [])]
+    clarc = [{"number": "accuracy on horses without the tag", "before": "0%", "after P-ClArC": "81%", "change": "+81 pts"}]
+    tcav = [{"class": "horse", "layer": "features.9", "TCAV score": 0.9, "p-value": 0.003, "significant": True}]
+    data = report.concept_report(tiny, "<b>horse</b>", "features.9", "gradient × input on the concept coefficients",
+                                 entries, tables=[("P-ClArC: before and after removing the corner tag", clarc),
+                                                  ("TCAV", tcav)], settings={"images": "60 images"})
+    assert [p.title for p in data.pictures] == ["the corner tag", entries[1].name]  # one per concept with crops
+    im = Image.open(io.BytesIO(data.pictures[0].png))
+    assert im.size == (6 * (72 + 2), 72)  # six crops side by side, 2 px apart
+    assert Image.open(io.BytesIO(data.pictures[1].png)).size == (2 * 74 + 32, 72)
+    html = report.build_html(data, FAKE_JS)
+    assert html.count('src="data:image/png;base64,') == 2 and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;horse&lt;/b&gt;" in html and "<b>horse</b>" not in html
+    for needle in ("Concepts", "+61.0%", "-39.0%", "importance share +61%", "features.9", "gradient × input",
+                   "P-ClArC: before and after removing the corner tag", "+81 pts", "TCAV", "0.003", "60 images",
+                   tiny.fingerprint()):
+        assert needle in html, needle
+    assert FAKE_JS not in html  # no charts: plotly.js is not inlined

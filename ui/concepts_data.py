@@ -1,6 +1,7 @@
-"""The Concepts page's sets and background jobs: which images concepts are discovered from, discovery and P-ClArC as
-jobs (progress with an ETA, Stop), and their results in the process-wide store keyed on content (the model's
-fingerprint, the set, the layer, the class, the rank). No torch here: tensors are only passed to the library.
+"""The Concepts page's sets and discovery job: which images concepts are discovered from (and TCAV's random sets),
+discovery as a job (progress with an ETA, Stop), and its result in the process-wide store keyed on content (the
+model's fingerprint, the set, the layer, the class, the rank). No torch here: tensors are only passed to the library.
+Corrections are in ``concepts_correct``, TCAV in ``concepts_tcav``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 import xai_core as xc
@@ -21,9 +23,10 @@ from .state import Context
 LAB_ID = "lab_horse_cnn"
 LAB_SEED = 7  # the lab set the library's test found the tag concept in
 TOP_CROPS = 6
+CROP_SIDE = 72  # reference crops as shown (and in reports)
 MIN_IMAGES = concepts.MIN_IMAGES  # the fewest images discovery takes (the library's rule)
 SETS = {"lab": "The horse-watermark set", "samples": "The bundled samples", "zip": "Upload a zip of images"}
-CLARC_N = 300  # images per part of the lab's shortcut report (3 parts); 600 (the lab page's) takes ~7 s on 2 cores
+RANDOM_SEED = 11  # TCAV's random sets
 Progress = Callable[[float, str], None]
 
 
@@ -56,6 +59,11 @@ class Found:
     sig: tuple
     discovery: concepts.Discovery
     set: ConceptSet
+
+    @property
+    def model_digest(self) -> str:
+        """The fingerprint of the weights the concepts were found in (see :func:`signature`)."""
+        return str(self.sig[1])
 
 
 def is_lab(ctx: Context) -> bool:
@@ -109,6 +117,34 @@ def zip_set(ctx: Context, digest: str, data: bytes) -> tuple[ConceptSet | None, 
     if pics is None:
         return None, notes
     return ConceptSet(f"zip:{digest}", f"the {len(pics)} images of the uploaded zip", pics, *_crops(ctx)), notes
+
+
+def random_sets(ctx: Context, runs: int, size: int) -> list[ConceptSet]:
+    """TCAV's ``runs`` random sets of ``size`` images each, seeded: for the lab CNN, images of the horse-watermark set
+    (every class, tags as in training); for any other model, random square crops (a quarter to three quarters of the
+    side) of the bundled samples at the model's input size."""
+    model = ctx.model
+    if is_lab(ctx):
+        data = services.memo(("tcav_lab_random", runs * size, RANDOM_SEED),
+                             lambda: lab.make_dataset(runs * size, seed=RANDOM_SEED))
+        return [ConceptSet(f"lab:random:{RANDOM_SEED}:{r}:{size}", f"random set {r + 1}",
+                           data.images[r * size:(r + 1) * size], *_crops(ctx)) for r in range(runs)]
+
+    def crops() -> np.ndarray:
+        pics = [services.sample(name)[0] for name in images.sample_names()]
+        rng = np.random.default_rng(RANDOM_SEED)
+        out = []
+        for _ in range(runs * size):
+            im = pics[int(rng.integers(len(pics)))]
+            h, w = im.shape[:2]
+            side = max(8, int(rng.uniform(0.25, 0.75) * min(h, w)))
+            y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            out.append(model.resized(np.ascontiguousarray(im[y:y + side, x:x + side])))
+        return np.stack(out)
+
+    pics = services.memo(("tcav_sample_random", model.input_size, runs * size, RANDOM_SEED), crops)
+    return [ConceptSet(f"samples:random:{RANDOM_SEED}:{r}:{size}", f"random set {r + 1}",
+                       pics[r * size:(r + 1) * size], *_crops(ctx)) for r in range(runs)]
 
 
 def signature(ctx: Context, cset: ConceptSet, layer: str, target: int, rank: int) -> tuple:
@@ -167,43 +203,8 @@ def concept_maps(ctx: Context, found: Found) -> np.ndarray:
     return services.memo(("concept_maps", *found.sig, ctx.digest), build)
 
 
-def clarc_sig(ctx: Context, found: Found, index: int) -> tuple:
-    return ("clarc", *found.sig, index, "" if is_lab(ctx) else ctx.digest)
-
-
-def clarc_job(ctx: Context, found: Found, index: int, sig: tuple) -> Callable[[Progress], tuple[tuple, list[dict]]]:
-    """P-ClArC for concept ``index``: the lab CNN's shortcut numbers, or p(class) on the current image, before/after."""
-    wb, store, image, lab_model = ctx.workbench, services.store(), ctx.image, is_lab(ctx)
-    concept = next(c for c in found.discovery.concepts if c.index == index)
-    layer, target = found.discovery.layer, found.discovery.target
-
-    def run(progress: Progress) -> tuple[tuple, list[dict]]:
-        hit = store.get(sig)
-        if hit is not None:
-            return hit
-        progress(0.1, "measuring the model as it is and with the concept removed")
-        if lab_model:
-            ba = concepts.before_after(wb, layer, concept.direction, n=CLARC_N)
-            rows = [{"number": k, "before": f"{ba.before[k]:.0%}", "after P-ClArC": f"{ba.after[k]:.0%}",
-                     "change": f"{(ba.after[k] - ba.before[k]) * 100:+.0f} pts"} for k in ba.before]
-        else:
-            before = wb.probabilities(image)
-            with concepts.projected(wb, layer, concept.direction):
-                after = wb.probabilities(image)
-            label = wb.model.label
-            rows = [{"number": f"p({label(target)}) on this image", "before": f"{before[target]:.1%}",
-                     "after P-ClArC": f"{after[target]:.1%}", "change": f"{(after[target] - before[target]) * 100:+.1f} pts"},
-                    {"number": "top-1 class on this image", "before": label(int(before.argmax())),
-                     "after P-ClArC": label(int(after.argmax())), "change": ""}]
-        result = (sig, rows)
-        store.put(sig, result)
-        return result
-
-    return run
-
-
-def clarc_for(sig: tuple, job: Any) -> list[dict] | None:
-    hit = services.store().get(sig)
-    if hit is None:
-        hit = getattr(job, "result", None)
-    return hit[1] if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == sig else None
+def crop(found: Found, image: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A reference crop of the set's image ``image`` at ``CROP_SIDE`` pixels (nearest: the pixels as the model saw)."""
+    x0, y0, x1, y1 = box
+    piece = found.set.images[image][y0:y1, x0:x1]
+    return cv2.resize(piece, (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_NEAREST)

@@ -1,29 +1,24 @@
-"""The Concepts page's results: importance bars, reference crops, each concept's map on the current image, names kept
-for the session, and P-ClArC's before/after."""
+"""The Concepts page's set picker and discovery results: importance bars, reference crops, each concept's map on the
+current image and its name (kept in the workspace's database: ``concepts_names``), then the corrections
+(``concepts_correct``)."""
 
 from __future__ import annotations
 
 import html
 
-import cv2
-import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 import xai_core as xc
 from xai_core.untrusted import LIMITS
 
-from . import callbacks, escape, jobs, services
+from . import callbacks, concepts_correct, concepts_names, escape, services
 from . import concepts_data as data
-from .concepts_data import MIN_IMAGES, ConceptSet, Found, clarc_for, clarc_job, clarc_sig, concept_maps, is_lab
+from .concepts_data import CROP_SIDE, MIN_IMAGES, ConceptSet, Found, concept_maps, crop, is_lab
+from .concepts_names import NAME_LIMIT, name_of
 from .figures import overlay_small
 from .state import Context
 
-NAMES = "xai_concept_names"  # {(discovery signature, concept index): name}: kept for the session (and for reports)
-CLARC_JOB = "concepts_clarc_job"
-NAME_LIMIT = 40
-CROP_SIDE = 72
 MB = 1024 * 1024
 
 
@@ -67,24 +62,15 @@ def pick_set(ctx: Context, target: int) -> ConceptSet | None:
     return cset
 
 
-def name_of(found: Found, index: int) -> str:
-    """The visitor's name for a concept, else 'concept k' (as the visitor typed it: escape where it is shown)."""
-    kept = st.session_state.get(NAMES, {}).get((found.sig, index))
-    return kept if isinstance(kept, str) and kept else f"concept {index + 1}"
-
-
-def _keep_name(sig: tuple, index: int, widget: str) -> None:
-    value = st.session_state.get(widget)
-    text = " ".join(value.split())[:NAME_LIMIT] if isinstance(value, str) else ""
-    st.session_state.setdefault(NAMES, {})[(sig, index)] = text
-
-
 def _widget(found: Found, index: int) -> str:
     return f"concept_name:{services.bytes_digest(repr(found.sig).encode())}:{index}"
 
 
 def render(ctx: Context, found: Found) -> None:
     d = found.discovery
+    problem = concepts_names.load(found)
+    if problem:
+        st.error(f"{problem} Names are kept for this session only.")
     st.caption(f"{len(d.concepts)} concepts of **{escape.markdown(ctx.model.label(d.target))}** at layer "
                f"`{d.layer}`, from {escape.markdown(found.set.title)}; the factorisation leaves "
                f"{d.relative_error:.0%} of the activations unexplained. Importance: {d.importance_method}.")
@@ -96,22 +82,26 @@ def render(ctx: Context, found: Found) -> None:
             left, mid, right = st.columns([2, 4, 2])
             widget = _widget(found, c.index)
             if widget not in st.session_state:
-                st.session_state[widget] = st.session_state.get(NAMES, {}).get((found.sig, c.index), "")
+                st.session_state[widget] = concepts_names.names(found).get(c.index, "")
             left.text_input(f"Name concept {c.index + 1}", key=widget, max_chars=NAME_LIMIT,
-                            placeholder="e.g. the corner tag", on_change=callbacks.guarded(_keep_name, "Naming the concept"),
-                            args=(found.sig, c.index, widget))
+                            placeholder="e.g. the corner tag", args=(found, c.index, widget),
+                            on_change=callbacks.guarded(concepts_names.keep, "Naming the concept"),
+                            help="Kept in this workspace's database: the same concept found again (after a reload or a "
+                                 "restart) gets its name back; other visitors never see it.")
             left.caption(f"importance share {c.share:+.0%}")
-            mid.image([_crop(found, r.image, r.box) for r in c.crops], width=CROP_SIDE)
+            mid.image([crop(found, r.image, r.box) for r in c.crops], width=CROP_SIDE)
             mid.caption(f"Where {escape.markdown(name_of(found, c.index))} is strongest in the set "
                         f"(top {len(c.crops)} crops)")
             right.image(overlay_small(ctx.image, maps[order[c.index]], False, alpha=0.6, cmap="inferno", side=200),
                         caption="its map on the current image", width="stretch")
-    _clarc(ctx, found)
+    concepts_correct.section(ctx, found)
 
 
 def _bars(found: Found) -> go.Figure:
     cs = found.discovery.concepts[::-1]  # most important on top
-    labels = [html.escape(name_of(found, c.index)) for c in cs]
+    names = [name_of(found, c.index) for c in cs]
+    # two concepts given one name would share a bar: the repeated ones carry their number
+    labels = [html.escape(n if names.count(n) == 1 else f"{n} ({c.index + 1})") for n, c in zip(names, cs, strict=True)]
     fig = go.Figure(go.Bar(x=[c.share for c in cs], y=labels, orientation="h",
                            marker_color=["#c0392b" if c.share >= 0 else "#2c6fbb" for c in cs],
                            text=[f"{c.share:+.0%}" for c in cs], textposition="auto",
@@ -119,31 +109,3 @@ def _bars(found: Found) -> go.Figure:
     fig.update_layout(height=60 + 28 * len(cs), margin=dict(l=8, r=8, t=30, b=8), title="Concept importance",
                       xaxis=dict(tickformat=".0%"), yaxis=dict(automargin=True))
     return fig
-
-
-def _crop(found: Found, image: int, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    piece = found.set.images[image][y0:y1, x0:x1]
-    return cv2.resize(piece, (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_NEAREST)
-
-
-def _clarc(ctx: Context, found: Found) -> None:
-    st.subheader("Correct it: remove a concept (P-ClArC)")
-    st.caption("P-ClArC (Anders et al. 2022) projects the concept's direction out of the layer's activations on every "
-               "forward pass: no retraining, everything else at the layer is kept. "
-               + ("The numbers are the lab's shortcut report on fresh horse-watermark images."
-                  if is_lab(ctx) else "The numbers are the class's probability on the current image."))
-    indices = [c.index for c in found.discovery.concepts]
-    # a stable label (Streamlit identifies a selectbox's value by its label: a renamed concept would lose the pick)
-    index = st.selectbox("Concept to remove", indices, key="concepts_clarc_pick", format_func=lambda i: f"concept {i + 1}")
-    if index not in indices:  # a stale session value from an earlier discovery
-        index = indices[0]
-    sig = clarc_sig(ctx, found, index)
-    if name_of(found, index) != f"concept {index + 1}":
-        st.caption(f"Concept {index + 1} is *{escape.markdown(name_of(found, index))}*.")
-    jobs.panel(CLARC_JOB, "🧹 Remove it (P-ClArC)", lambda: clarc_job(ctx, found, index, sig), lambda _res: None,
-               title="P-ClArC", help="Runs in the background; the model's other users wait only for its forward passes.")
-    rows = clarc_for(sig, st.session_state.get(CLARC_JOB))
-    if rows is not None:
-        st.markdown(f"**Before and after removing {escape.markdown(name_of(found, index))}**")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

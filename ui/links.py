@@ -169,9 +169,10 @@ def publish_lesson(lesson_id: str) -> None:
 
 
 def share_url() -> str:
-    """The link to this view: the browser's address (the page's path) with the current query string."""
+    """The link to this view: the browser's address (the page's path) with the current query string, less the
+    session's workspace token (``ui/workspace.py``: a shared link never hands over the sharer's workspace)."""
     base = (st.context.url or "").split("?")[0]
-    pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    pairs = [(k, v) for k in st.query_params if k != "ws" for v in st.query_params.get_all(k)]
     return base + ("?" + urlencode(pairs) if pairs else "")
 
 

@@ -1,8 +1,9 @@
-"""Concepts page: a class's top concepts at a layer (CRAFT-style), their crops and maps, names, and P-ClArC."""
+"""Concepts page: a class's top concepts at a layer (CRAFT-style), their crops and maps, names (kept in the workspace's
+database), P-ClArC and A-ClArC, TCAV of the visitor's own concept images, and the report."""
 
 import streamlit as st
 
-from ui import concepts_data, concepts_view, jobs, services, state
+from ui import concepts_data, concepts_report, concepts_tcav, concepts_view, jobs, services, state
 
 JOB = "concepts_job"
 
@@ -15,7 +16,7 @@ st.caption("A heatmap is **local**: it says where the model looked in *one* imag
            "part, a watermark), shown by the crops where it is strongest and scored by how much it adds to the class. "
            "Discovery factorises the activations of image crops (CRAFT, Fel et al., CVPR 2023); a concept can be "
            "removed from the model by projecting its direction out of the layer (P-ClArC, Anders et al., Information "
-           "Fusion 2022).")
+           "Fusion 2022), and a concept of your own can be tested with TCAV (Kim et al., ICML 2018).")
 lab_model = concepts_data.is_lab(ctx)
 probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, ctx.image)
 c1, c2, c3 = st.columns([3, 3, 2])
@@ -29,7 +30,7 @@ default = layers.index(model.cam_layer) if model.cam_layer in layers else len(la
 layer = c2.selectbox("Layer", layers, index=default, key=f"concepts_layer:{ctx.model_key}",
                      help="Where the concepts live; the default is the model's CAM layer (the last feature maps).")
 rank = c3.slider("Concepts", 2, 10, 5, key="concepts_rank", help="How many concepts the factorisation finds.")
-KEEP = ("concepts_rank", "concepts_n"), ("concepts_layer:", "concepts_set:")
+KEEP = ("concepts_rank", "concepts_n", "concepts_tcav_runs"), ("concepts_layer:", "concepts_set:")
 cset = concepts_view.pick_set(ctx, target)
 if cset is None:
     state.keep_widgets("concepts", *KEEP)
@@ -45,4 +46,7 @@ if found is None:
     st.info("Pick a class, a layer and how many concepts, then discover them.")
 else:
     concepts_view.render(ctx, found)
+concepts_tcav.section(ctx, cset, target, layer)
+if found is not None:
+    concepts_report.download(ctx, found, concepts_tcav.done())
 state.keep_widgets("concepts", *KEEP)

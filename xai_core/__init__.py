@@ -18,6 +18,7 @@ from . import (
     metrics,
     options,
     render,
+    store,  # what persists (named concepts): SQLAlchemy, SQLite by default, XAI_DB_URL for PostgreSQL
 )
 from .api import explain, predict, probabilities
 from .capability import Capability, capabilities
@@ -48,5 +49,5 @@ __all__ = [
     "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "concepts", "engine",
     "explain", "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",
     "load_image", "load_model", "load_own_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
-    "probabilities", "render",
+    "probabilities", "render", "store",
 ]

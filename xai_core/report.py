@@ -100,6 +100,37 @@ def explanation_report(model: ModelSpec, image: np.ndarray, image_name: str, exp
                                 "parameters": params, **(settings or {})}, seeds=seeds)
 
 
+@dataclass
+class ConceptEntry:
+    """One concept in a report: its name (a visitor's text: escaped where shown), importance share and importance,
+    and its reference crops (RGB uint8)."""
+
+    name: str
+    share: float
+    importance: float
+    crops: list[np.ndarray]
+
+
+def _strip(crops: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Crops side by side on white, top-aligned, ``gap`` pixels apart."""
+    h = max(c.shape[0] for c in crops)
+    parts = [np.pad(np.asarray(c, np.uint8), ((0, h - c.shape[0]), (0, gap), (0, 0)), constant_values=255) for c in crops]
+    return np.concatenate(parts, axis=1)
+
+
+def concept_report(model: ModelSpec, class_name: str, layer: str, method: str, entries: list[ConceptEntry], *,
+                   tables: list[tuple[str, list[dict[str, Any]]]] | None = None,
+                   settings: dict[str, Any] | None = None) -> ReportData:
+    """A report of a class's concepts at a layer (the Concepts page): one picture per concept (its crops, titled by
+    its name), the table of names and importance shares, then ``tables`` (P-ClArC/A-ClArC before and after, TCAV)."""
+    pictures = [Picture(e.name, to_png(_strip(e.crops)), f"importance share {e.share:+.0%}; where it is strongest "
+                        f"({len(e.crops)} crops)") for e in entries if e.crops]
+    rows = [{"concept": e.name, "importance share": f"{e.share:+.1%}", "importance": e.importance} for e in entries]
+    return ReportData(f"Concepts of “{class_name}” at {layer}", provenance(model), pictures,
+                      tables=[("Concepts", rows), *(tables or [])],
+                      settings={"class": class_name, "layer": layer, "importance": method, **(settings or {})})
+
+
 def curve_charts(curves: dict[tuple[str, str], Any], y_label: str = "class probability") -> list[Chart]:
     """Charts from a metrics report's ``curves`` ((map, metric) -> curve with ``xs``, ``probs``, ``value``,
     ``x_label``): one chart per metric, one line per map, the metric's value in the legend. For the Evaluate page:
