@@ -133,6 +133,7 @@ PERTURBATION: dict[str, tuple[dict, int]] = {
     "kernel_shap": ({"segmentation": "grid", "n_segments": 64, "samples": 600}, 4),
     "scorecam": ({}, 1),
     "meaningful_perturbation": ({"grid": 28}, 0),  # ~1 px cells at 32×32 (its default of 14 is sized for 224)
+    "xrai": ({}, 5),  # whole regions: its top one is a segment dilated by a 5 px disk (measured: the patch + 3 px)
 }
 
 

@@ -58,6 +58,17 @@ _TEXT: dict[str, tuple[str, str, str]] = {
                                 "λ1, λ2, iterations, jitter", "adversarial masks without jitter and smoothness"),
     "lrp": (r"R_j = \sum_k \frac{a_j w_{jk}}{\epsilon + \sum_{0,j} a_j w_{jk}} R_k",
             "the rule chosen per layer", "needs canonized layers; rules change the map a lot"),
+    "blur_ig": (r"S_i = -\int_0^{\sigma_{max}} \frac{\partial f_c(x_\sigma)}{\partial x_{\sigma,i}}"
+                r"\frac{\partial x_{\sigma,i}}{\partial \sigma}d\sigma,\ x_\sigma = G_\sigma * x",
+                "maximum blur σ; steps", "detail finer than the blur is all that is explained; coarse shapes survive "
+                "the blur and get little"),
+    "guided_ig": (r"S_i = \sum_t \frac{\partial f_c(\gamma(t))}{\partial x_i}\,\Delta\gamma_i(t),\ \gamma "
+                  r"\text{ moves the smallest } |\partial f_c / \partial x_i| \text{ first}",
+                  "fraction moved, maximum deviation, steps; the black baseline",
+                  "dark pixels get little (black baseline); the path jumps with tiny gradient changes"),
+    "xrai": (r"S(p) = \frac{1}{|R_k|}\sum_{i \in R_k} \max_{ch} \mathrm{IG}_{i},\ p \in R_k = s_{j_k} \setminus "
+             r"\textstyle\bigcup_{l<k} R_l", "segmentation scales and dilation; IG steps and baselines",
+             "regions follow colour edges, not the model; small objects merge into larger segments"),
 }
 
 
