@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -55,6 +57,22 @@ def _applies(model: ModelSpec) -> str | None:
     return None
 
 
+def zennit_composite(model: ModelSpec, x: torch.Tensor, composite: str = "epsilon_plus_flat") -> Any:
+    """The Zennit composite ``composite`` (one of :data:`COMPOSITES`) for ``model``: refused for layers without a rule,
+    BatchNorm folded into the layer before it (one forward on ``x`` when there is BatchNorm), ResNet '+' canonized."""
+    from zennit.canonizers import NamedMergeBatchNorm
+    from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonPlus, EpsilonPlusFlat
+
+    if composite not in COMPOSITES:
+        raise ExplainerError(f"Unknown LRP composite {composite!r}; choose one of {', '.join(COMPOSITES)}.")
+    cls = {"epsilon_plus_flat": EpsilonPlusFlat, "epsilon_alpha2_beta1_flat": EpsilonAlpha2Beta1Flat,
+           "epsilon_plus": EpsilonPlus}[composite]
+    _refuse_unsupported(model)
+    pairs = _bn_pairs(model, x)
+    canonizers = ([NamedMergeBatchNorm(pairs)] if pairs else []) + _residual_canonizers(model)
+    return cls(canonizers=canonizers or None)
+
+
 def _residual_canonizers(model: ModelSpec) -> list:
     """torchvision ResNet blocks add their shortcut with '+': Zennit's block canonizers route that addition through
     a Sum module whose rule splits relevance in proportion to the two inputs, so relevance is conserved."""
@@ -83,15 +101,8 @@ def lrp(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *,
     ε for dense layers, z⁺ (or α2β1) for convolutions, the flat rule for the first layer; BatchNorm layers are
     merged into the layer before them (Zennit's NamedMergeBatchNorm) so the rules see one affine map."""
     from zennit.attribution import Gradient
-    from zennit.canonizers import NamedMergeBatchNorm
-    from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonPlus, EpsilonPlusFlat
 
-    cls = {"epsilon_plus_flat": EpsilonPlusFlat, "epsilon_alpha2_beta1_flat": EpsilonAlpha2Beta1Flat,
-           "epsilon_plus": EpsilonPlus}[composite]
-    _refuse_unsupported(model)
-    pairs = _bn_pairs(model, x)
-    canonizers = ([NamedMergeBatchNorm(pairs)] if pairs else []) + _residual_canonizers(model)
-    comp = cls(canonizers=canonizers or None)
+    comp = zennit_composite(model, x, composite)
     with torch.inference_mode(False), torch.enable_grad():
         xi = x.detach().clone().contiguous().requires_grad_(True)
         chosen: list[Forward] = []
