@@ -1,13 +1,16 @@
-"""Concept explanations on the Workbench: discover (CRAFT-style NMF), see (reference crops, concept maps), test
-(TCAV) and correct (P-ClArC projection; A-ClArC fine-tuning of a copy of the lab CNN), for any model whose layer
-gives feature maps."""
+"""Concept explanations on the Workbench: discover (CRAFT-style NMF), see (reference crops, concept maps), explain
+(CRP: concept relevance, conditional heatmaps, relevance-maximisation references), test (TCAV) and correct (P-ClArC
+projection; A-ClArC fine-tuning of a copy of the lab CNN), for any model whose layer gives feature maps."""
 
 from .aclarc import AclarcResult, Artifact, aclarc, artifact_added, artifact_level, before_after_aclarc, lab_numbers
 from .clarc import BeforeAfter, before_after, project, projected, reference_level
 from .craft import MIN_IMAGES, Concept, Crop, Discovery, concept_maps, discover
+from .crp import ConceptRelevance, concept_relevance, conditional_heatmaps
 from .errors import ConceptError
+from .relmax import References, RelMax, relevance_maximisation
 from .tcav import TcavResult, tcav
 
-__all__ = ["MIN_IMAGES", "AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError", "Crop", "Discovery", "TcavResult",
-           "aclarc", "artifact_added", "artifact_level", "before_after", "before_after_aclarc", "concept_maps",
-           "discover", "lab_numbers", "project", "projected", "reference_level", "tcav"]
+__all__ = ["MIN_IMAGES", "AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError", "ConceptRelevance", "Crop",
+           "Discovery", "References", "RelMax", "TcavResult", "aclarc", "artifact_added", "artifact_level", "before_after",
+           "before_after_aclarc", "concept_maps", "concept_relevance", "conditional_heatmaps", "discover", "lab_numbers",
+           "project", "projected", "reference_level", "relevance_maximisation", "tcav"]
