@@ -17,10 +17,11 @@ from helpers import assert_close_f32, random_input, spearman, tiny_spec
 from torch import nn
 
 import xai_core
-from xai_core import get_explainer, lab
+from xai_core import concepts, get_explainer, lab
 from xai_core.concepts import ConceptError, concept_relevance, conditional_heatmaps, relevance_maximisation
 from xai_core.concepts.crp import lrp_batch
 from xai_core.hooks import has_hooks
+from xai_core.workbench import Workbench
 
 crp_attribution = pytest.importorskip("crp.attribution")
 from crp.concepts import ChannelConcept  # noqa: E402
@@ -256,3 +257,26 @@ def test_what_cannot_run_gets_a_sentence() -> None:
         with pytest.raises(ConceptError, match=message):
             run()
     assert not any(has_hooks(m.module) for m in (spec, norm, twice, side))
+
+
+def test_crp_concepts_are_the_top_channels_with_their_relmax_crops_and_projecting_one_out_removes_its_relevance() -> None:
+    """``crp_concepts`` (the page's CRP mode) is ``concept_relevance(...).top`` with ``relevance_maximisation``'s crops,
+    in CRAFT's Discovery shape; P-ClArC on a found channel's direction leaves that channel no relevance, and its
+    conditional heatmap is then zero, while another channel keeps its relevance."""
+    model = lab.load_lab_model("cpu")
+    wb = Workbench(model)
+    data = lab.make_dataset(60, seed=7)
+    x = lab.to_tensor(data.images[data.labels == 1][:12])
+    found = concepts.crp_concepts(wb, x, 1, layer="features.9", top=3, top_crops=4)
+    rel = concepts.concept_relevance(wb, x, 1, "features.9")
+    assert [c.index for c in found.concepts] == [k for k, _s in rel.top(3)] and concepts.is_crp(found)
+    refs = concepts.relevance_maximisation(wb, x, 1, "features.9", [c.index for c in found.concepts], top=4)
+    assert all(c.crops == refs.of(c.index).crops for c in found.concepts)
+    first, second = found.concepts[0], found.concepts[1]
+    assert float(first.direction.sum()) == 1.0 and int(first.direction.argmax()) == first.index
+    with concepts.projected(wb, "features.9", first.direction):
+        after = concepts.concept_relevance(wb, x, 1, "features.9")
+        heat = concepts.maps_of(wb, found, x[:2])
+    assert float(after.relevance[:, first.index].abs().max()) == 0.0
+    assert float(heat[:, 0].abs().max()) == 0.0
+    assert float(after.relevance[:, second.index].abs().sum()) > 0.0

@@ -294,3 +294,27 @@ def test_tcav_of_a_zip_of_concept_images_chart_sentence_and_report(monkeypatch):
     assert f"p = {r.p_value:.2g}" in sentence and "3 runs" in sentence
     html = reports[-1]
     assert "TCAV (your concept images against random sets)" in html and "the 12 images of the uploaded zip" in html
+
+
+def test_crp_channels_on_the_lab_cnn_bars_relmax_crops_conditional_maps_and_pclarc(monkeypatch):
+    """The same page with CRP instead of CRAFT: the top channels by relevance share, each with its relevance
+    maximisation crops and its conditional heatmap on the current image; a channel can be projected out (P-ClArC)."""
+    monkeypatch.setattr(concepts_correct, "CLARC_N", 100)
+    reports = _spy_reports(monkeypatch)
+    at = _page("lab_horse_cnn")
+    at.radio(key="concepts_how").set_value("crp").run()
+    _discover_lab(at)
+    assert not at.error, [e.value for e in at.error]
+    found = at.session_state["concepts_job"].result
+    assert found.sig[-1] == "crp" and len(found.discovery.concepts) == 3
+    shares = [c.share for c in found.discovery.concepts]
+    assert shares == sorted(shares, reverse=True) and all(s > 0 for s in shares)
+    assert any("relevance maximisation" in c.value for c in at.caption)
+    assert sum("conditional heatmap" in (i.proto.imgs[0].caption if i.proto.imgs else "") for i in at.main.get("image")) == 3
+    assert len(at.get("plotly_chart")) == 1 and len(at.text_input) == 3
+    at.button(key="concepts_clarc_job_start").click().run()
+    _finish(at, "concepts_clarc_job")
+    table = at.dataframe[-1].value
+    assert list(table.columns) == ["number", "before", "after P-ClArC", "change"]
+    html = reports[-1]
+    assert "CRP: each channel" in html and "unexplained by the factorisation" not in html

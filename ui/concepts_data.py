@@ -27,6 +27,7 @@ CROP_SIDE = 72  # reference crops as shown (and in reports)
 MIN_IMAGES = concepts.MIN_IMAGES  # the fewest images discovery takes (the library's rule)
 SETS = {"lab": "The horse-watermark set", "samples": "The bundled samples", "zip": "Upload a zip of images"}
 RANDOM_SEED = 11  # TCAV's random sets
+METHODS = {"craft": "Discover directions (CRAFT)", "crp": "Relevant channels (CRP)"}
 Progress = Callable[[float, str], None]
 
 
@@ -147,9 +148,10 @@ def random_sets(ctx: Context, runs: int, size: int) -> list[ConceptSet]:
                        pics[r * size:(r + 1) * size], *_crops(ctx)) for r in range(runs)]
 
 
-def signature(ctx: Context, cset: ConceptSet, layer: str, target: int, rank: int) -> tuple:
+def signature(ctx: Context, cset: ConceptSet, layer: str, target: int, rank: int, how: str = "craft") -> tuple:
     """The cache key of one discovery: content only (the weights' fingerprint, never an object's id)."""
-    return ("concepts", services.model_digest(ctx.workbench), ctx.options.result_key, cset.key, layer, target, rank)
+    key = ("concepts", services.model_digest(ctx.workbench), ctx.options.result_key, cset.key, layer, target, rank)
+    return key if how == "craft" else (*key, how)  # CRAFT's keys as before (names already saved under them)
 
 
 def with_eta(progress: Progress) -> Progress:
@@ -167,7 +169,7 @@ def with_eta(progress: Progress) -> Progress:
 
 
 def discovery_job(ctx: Context, cset: ConceptSet, target: int, layer: str, rank: int,
-                  sig: tuple) -> Callable[[Progress], Found]:
+                  sig: tuple, how: str = "craft") -> Callable[[Progress], Found]:
     wb, store = ctx.workbench, services.store()  # the store is fetched here, on the script's thread
 
     def run(progress: Progress) -> Found:
@@ -175,6 +177,12 @@ def discovery_job(ctx: Context, cset: ConceptSet, target: int, layer: str, rank:
         if isinstance(hit, Found):
             return hit
         progress(0.0, "activations 0")
+        if how == "crp":
+            found = concepts.crp_concepts(wb, cset.inputs(wb.model), target, layer=layer, top=rank, top_crops=TOP_CROPS,
+                                          progress=progress)
+            result = Found(sig, found, cset)
+            store.put(sig, result)
+            return result
         found = concepts.discover(wb, cset.inputs(wb.model), target, layer=layer, rank=rank, crop=cset.crop,
                                   stride=cset.stride, resize=cset.resize, top_crops=TOP_CROPS,
                                   progress=with_eta(progress))
@@ -195,10 +203,11 @@ def found_for(sig: tuple, job: Any) -> Found | None:
 
 
 def concept_maps(ctx: Context, found: Found) -> np.ndarray:
-    """Each concept's map over the current image, [k, h, w] at the model's input size (memoised)."""
+    """Each concept's map over the current image, [k, h, w] at the model's input size (memoised): CRAFT's
+    coefficient maps, or CRP's conditional heatmaps."""
     def build() -> np.ndarray:
         x = ctx.model.preprocess(ctx.image)
-        return concepts.concept_maps(ctx.workbench, found.discovery, x)[0].cpu().numpy()
+        return concepts.maps_of(ctx.workbench, found.discovery, x)[0].cpu().numpy()
 
     return services.memo(("concept_maps", *found.sig, ctx.digest), build)
 

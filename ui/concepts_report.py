@@ -5,7 +5,7 @@ were run. Built once per content (the discovery, the names, which results exist)
 
 from __future__ import annotations
 
-from xai_core import report
+from xai_core import concepts, report
 
 from . import concepts_correct, concepts_names
 from .concepts_data import Found, crop
@@ -22,9 +22,13 @@ def data(ctx: Context, found: Found, runs: list[TcavRun]) -> report.ReportData:
     if runs:
         tables.append(("TCAV (your concept images against random sets)", [r.row() for r in runs]))
     return report.concept_report(ctx.model, ctx.model.label(d.target), d.layer, d.importance_method, entries,
-                                 tables=tables, settings={"images": found.set.title, "concepts": len(d.concepts),
-                                                          "unexplained by the factorisation": f"{d.relative_error:.1%}",
-                                                          "names": "as named in this workspace"})
+                                 tables=tables, settings=_settings(found))
+
+
+def _settings(found: Found) -> dict[str, object]:
+    d = found.discovery
+    fit = {} if concepts.is_crp(d) else {"unexplained by the factorisation": f"{d.relative_error:.1%}"}
+    return {"images": found.set.title, "concepts": len(d.concepts), **fit, "names": "as named in this workspace"}
 
 
 def download(ctx: Context, found: Found, runs: list[TcavRun]) -> None:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import xai_core as xc
+from xai_core import concepts
 from xai_core.untrusted import LIMITS
 
 from . import callbacks, concepts_correct, concepts_names, escape, services
@@ -71,9 +72,11 @@ def render(ctx: Context, found: Found) -> None:
     problem = concepts_names.load(found)
     if problem:
         st.error(f"{problem} Names are kept for this session only.")
+    crp = concepts.is_crp(d)
+    how = ("each is a channel, ranked by its share of the class's relevance (CRP); crops by relevance maximisation"
+           if crp else f"the factorisation leaves {d.relative_error:.0%} of the activations unexplained")
     st.caption(f"{len(d.concepts)} concepts of **{escape.markdown(ctx.model.label(d.target))}** at layer "
-               f"`{d.layer}`, from {escape.markdown(found.set.title)}; the factorisation leaves "
-               f"{d.relative_error:.0%} of the activations unexplained. Importance: {d.importance_method}.")
+               f"`{d.layer}`, from {escape.markdown(found.set.title)}; {how}. Importance: {d.importance_method}.")
     st.plotly_chart(_bars(found), width="stretch", config={"displayModeBar": False}, key="concepts_bars")
     maps = concept_maps(ctx, found)
     order = {c.index: i for i, c in enumerate(d.concepts)}
@@ -92,8 +95,10 @@ def render(ctx: Context, found: Found) -> None:
             mid.image([crop(found, r.image, r.box) for r in c.crops], width=CROP_SIDE)
             mid.caption(f"Where {escape.markdown(name_of(found, c.index))} is strongest in the set "
                         f"(top {len(c.crops)} crops)")
-            right.image(overlay_small(ctx.image, maps[order[c.index]], False, alpha=0.6, cmap="inferno", side=200),
-                        caption="its map on the current image", width="stretch")
+            right.image(overlay_small(ctx.image, maps[order[c.index]], crp, alpha=0.6,
+                                      cmap="inferno", side=200),
+                        caption="its conditional heatmap on the current image" if crp else "its map on the current image",
+                        width="stretch")
     concepts_correct.section(ctx, found)
 
 

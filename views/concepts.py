@@ -29,21 +29,26 @@ if not layers:
 default = layers.index(model.cam_layer) if model.cam_layer in layers else len(layers) - 1
 layer = c2.selectbox("Layer", layers, index=default, key=f"concepts_layer:{ctx.model_key}",
                      help="Where the concepts live; the default is the model's CAM layer (the last feature maps).")
-rank = c3.slider("Concepts", 2, 10, 5, key="concepts_rank", help="How many concepts the factorisation finds.")
-KEEP = ("concepts_rank", "concepts_n", "concepts_tcav_runs"), ("concepts_layer:", "concepts_set:")
+rank = c3.slider("Concepts", 2, 10, 5, key="concepts_rank", help="How many concepts to find and show.")
+how = st.radio("How", list(concepts_data.METHODS), format_func=concepts_data.METHODS.get, horizontal=True,
+               key="concepts_how", help="CRAFT factorises the activations of image crops into directions (any model); "
+                                        "CRP ranks the layer's channels by their share of the class's LRP relevance "
+                                        "and shows each channel's most relevant crops (models LRP supports).")
+how = how if how in concepts_data.METHODS else "craft"  # a stale session value
+KEEP = ("concepts_rank", "concepts_n", "concepts_tcav_runs", "concepts_how"), ("concepts_layer:", "concepts_set:")
 cset = concepts_view.pick_set(ctx, target)
 if cset is None:
     state.keep_widgets("concepts", *KEEP)
     st.stop()
 if not lab_model:
     st.caption("Pick the lab CNN in the sidebar for the horse-watermark set.")
-sig = concepts_data.signature(ctx, cset, layer, target, rank)
-jobs.panel(JOB, "🔍 Discover concepts", lambda: concepts_data.discovery_job(ctx, cset, target, layer, rank, sig),
+sig = concepts_data.signature(ctx, cset, layer, target, rank, how)
+jobs.panel(JOB, "🔍 Discover concepts", lambda: concepts_data.discovery_job(ctx, cset, target, layer, rank, sig, how),
            lambda _res: None, title="Discovering concepts",
            help="Runs in the background; you can keep using the page meanwhile.")
 found = concepts_data.found_for(sig, st.session_state.get(JOB))
 if found is None:
-    st.info("Pick a class, a layer and how many concepts, then discover them.")
+    st.info("Pick a class, a layer, how many concepts and how to find them, then discover them.")
 else:
     concepts_view.render(ctx, found)
 concepts_tcav.section(ctx, cset, target, layer)
