@@ -1,15 +1,20 @@
-"""``python -m xai_core.batch`` (console script ``xai-batch``): see ``--help`` and the README's "Batch runs"."""
+"""``python -m xai_core.batch`` (console script ``xai-batch``): see ``--help`` and the README's "Batch runs".
+``xai-batch concepts …`` runs concept discovery over a set instead (:mod:`.concepts`; ``xai-batch concepts --help``)."""
 
 from __future__ import annotations
 
 import sys
 
 from ..errors import XaiError
+from . import concepts
 from .config import parse_args
 from .runner import run, summary_text
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["concepts"]:  # a folder named 'concepts' is given as ./concepts
+        return concepts.main(args[1:])
     try:
         config, ns = parse_args(argv)
         summary = run(config, show_bar=not ns.no_progress)

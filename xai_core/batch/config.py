@@ -112,7 +112,9 @@ def parse_spec(text: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xai-batch", description="Explanations and metrics over a whole dataset: "
                                 "sharded maps, thumbnails, a Parquet + CSV table and run.json in --out. "
-                                "Rerun the same command to resume an interrupted run.")
+                                "Rerun the same command to resume an interrupted run.",
+                                epilog="xai-batch concepts INPUTS --out DIR --class K: concept discovery over a set "
+                                "(see xai-batch concepts --help).")
     p.add_argument("inputs", help="a folder of images, an ImageFolder class tree, or a CSV of path,target,x0,y0,x1,y1")
     p.add_argument("--out", required=True, help="the run folder (created; an existing run there is resumed)")
     ModelSource.add_arguments(p)

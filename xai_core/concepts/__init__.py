@@ -4,17 +4,18 @@ projection; A-ClArC fine-tuning of a copy of the lab CNN), for any model whose l
 
 from .aclarc import AclarcResult, Artifact, aclarc, artifact_added, artifact_level, before_after_aclarc, lab_numbers
 from .clarc import BeforeAfter, before_after, project, projected, reference_level
-from .craft import MIN_IMAGES, Concept, Crop, Discovery, concept_maps, discover
+from .craft import FACTORISATIONS, MIN_IMAGES, Concept, Crop, Discovery, concept_maps, discover
 from .crp import ConceptRelevance, concept_relevance, conditional_heatmaps
 from .crp_concepts import CRP_METHOD, crp_concepts, is_crp, maps_of
 from .errors import ConceptError
+from .nmf import negative_share
 from .relmax import References, RelMax, relevance_maximisation
-from .tcav import TcavResult, tcav
+from .tcav import CAV_METHODS, TcavResult, fast_cav, tcav
 
 __all__ = [
-    "CRP_METHOD", "MIN_IMAGES", "AclarcResult", "Artifact", "BeforeAfter", "Concept", "ConceptError",
-    "ConceptRelevance", "Crop", "Discovery", "References", "RelMax", "TcavResult", "aclarc", "artifact_added",
-    "artifact_level", "before_after", "before_after_aclarc", "concept_maps", "concept_relevance",
-    "conditional_heatmaps", "crp_concepts", "discover", "is_crp", "lab_numbers", "maps_of", "project", "projected",
-    "reference_level", "relevance_maximisation", "tcav",
+    "CAV_METHODS", "CRP_METHOD", "FACTORISATIONS", "MIN_IMAGES", "AclarcResult", "Artifact", "BeforeAfter",
+    "Concept", "ConceptError", "ConceptRelevance", "Crop", "Discovery", "References", "RelMax", "TcavResult",
+    "aclarc", "artifact_added", "artifact_level", "before_after", "before_after_aclarc", "concept_maps",
+    "concept_relevance", "conditional_heatmaps", "crp_concepts", "discover", "fast_cav", "is_crp", "lab_numbers",
+    "maps_of", "negative_share", "project", "projected", "reference_level", "relevance_maximisation", "tcav",
 ]

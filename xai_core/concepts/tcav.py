@@ -3,6 +3,13 @@
 CAV. The TCAV score of a class is the share of the class's inputs whose logit grows along the CAV (positive
 directional derivative). One run per random set; the random-vs-random runs give the null scores, and the paper's
 two-sided t-test of the concept's scores against them says whether the concept is significant.
+
+``cav_method="fastcav"`` replaces the classifier by FastCAV (Schmalwasser et al., 'FastCAV: Efficient Computation
+of Concept Activation Vectors for Explaining Deep Neural Networks', ICML 2025): the mean of the concept's
+activations centred on the mean of both sets, i.e. the normalised difference of the two sets' means; no training.
+
+Token models (ViT): the layer's patch tokens on their grid (``ModelSpec.as_grid``), the class and register tokens left
+out, are the activations the CAV lives in.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from .errors import ConceptError, require_images
 
 MIN_IMAGES = 10  # per concept or random set: fewer make a CAV that flips with every image
 MIN_RUNS = 3  # random sets: the t-test needs at least 3 scores a side to say anything
+CAV_METHODS = ("logistic", "fastcav")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class TcavResult:
     random_scores: tuple[float, ...]
     p_value: float
     alpha: float
+    cav_method: str = "logistic"
 
     @property
     def score(self) -> float:
@@ -47,7 +56,7 @@ def cav(positive: torch.Tensor, negative: torch.Tensor, *, l2: float = 1e-3, ste
     pointing to ``positive`` (full-batch L-BFGS from zero on standardised features: deterministic)."""
     x = torch.cat([positive, negative]).flatten(1).double()
     y = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).double()
-    scale = x.std(0).clamp_min(1e-8)
+    scale = x.std().clamp_min(1e-8)  # one scale for all features: the L2 prior stays isotropic in raw coordinates
     xs = (x - x.mean(0)) / scale
     w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
@@ -67,14 +76,29 @@ def cav(positive: torch.Tensor, negative: torch.Tensor, *, l2: float = 1e-3, ste
     return normal / normal.norm()
 
 
+def fast_cav(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """FastCAV: the unit vector [D] along mean(``positive``) − mean(``negative``) (flattened activations)."""
+    diff = positive.flatten(1).double().mean(0) - negative.flatten(1).double().mean(0)
+    norm = float(diff.norm())
+    if not norm > 0.0 or norm != norm:
+        raise ConceptError("The concept's and the random images' mean activations coincide at this layer; try another "
+                           "layer.")
+    return (diff / norm).float()
+
+
 def score(grads: torch.Tensor, direction: torch.Tensor) -> float:
     """Share of inputs whose class logit has a positive derivative along ``direction`` (grads [N, ...])."""
     return float(((grads.flatten(1) @ direction) > 0).float().mean())
 
 
 def tcav(model: ModelSpec | Workbench, inputs: torch.Tensor, target: int, concept: torch.Tensor,
-         randoms: list[torch.Tensor], *, layer: str | None = None, alpha: float = 0.05) -> TcavResult:
-    """TCAV of class ``target`` for ``concept`` images against each random set (all normalised [N, 3, H, W])."""
+         randoms: list[torch.Tensor], *, layer: str | None = None, alpha: float = 0.05,
+         cav_method: str = "logistic") -> TcavResult:
+    """TCAV of class ``target`` for ``concept`` images against each random set (all normalised [N, 3, H, W]);
+    ``cav_method``: ``logistic`` (a trained linear classifier) or ``fastcav`` (the mean difference)."""
+    if cav_method not in CAV_METHODS:
+        raise ConceptError(f"Unknown CAV method {cav_method!r}; choose one of {', '.join(CAV_METHODS)}.")
+    make = cav if cav_method == "logistic" else fast_cav
     require_images(len(concept), MIN_IMAGES, "The concept set", "a stable concept activation vector")
     if len(randoms) < MIN_RUNS:
         raise ConceptError(f"TCAV got {len(randoms)} random sets; the significance test needs at least {MIN_RUNS}: "
@@ -87,9 +111,9 @@ def tcav(model: ModelSpec | Workbench, inputs: torch.Tensor, target: int, concep
     assert grads.grads is not None
     c = activations(wb, concept, grads.layer).acts
     rs = [activations(wb, r, grads.layer).acts for r in randoms]
-    scores = tuple(score(grads.grads, cav(c, r)) for r in rs)
-    nulls = tuple(score(grads.grads, cav(rs[i], rs[(i + 1) % len(rs)])) for i in range(len(rs)))
+    scores = tuple(score(grads.grads, make(c, r)) for r in rs)
+    nulls = tuple(score(grads.grads, make(rs[i], rs[(i + 1) % len(rs)])) for i in range(len(rs)))
     p = float(ttest_ind(scores, nulls).pvalue)
     if p != p:  # both sides constant and equal: no evidence either way
         p = 1.0 if scores == nulls else 0.0
-    return TcavResult(int(target), grads.layer, scores, nulls, p, alpha)
+    return TcavResult(int(target), grads.layer, scores, nulls, p, alpha, cav_method)
