@@ -78,6 +78,8 @@ def _spy_reports(monkeypatch) -> list[str]:
 
 def test_lab_cnn_concepts_bars_crops_names_pclarc_aclarc_and_report(monkeypatch):
     monkeypatch.setattr(concepts_correct, "ACLARC_N", 100)  # the flow, not the numbers: 100 images per lab number
+    monkeypatch.setattr(concepts_correct, "ACLARC_TRAIN_N", 600)  # and a short fine-tune (the numbers: test_concepts_aclarc)
+    monkeypatch.setattr(concepts_correct, "ACLARC_EPOCHS", 1)
     monkeypatch.setattr(concepts_correct, "CLARC_N", 100)
     reports = _spy_reports(monkeypatch)
     at = _page("lab_horse_cnn")
@@ -294,6 +296,13 @@ def test_tcav_of_a_zip_of_concept_images_chart_sentence_and_report(monkeypatch):
     assert f"p = {r.p_value:.2g}" in sentence and "3 runs" in sentence
     html = reports[-1]
     assert "TCAV (your concept images against random sets)" in html and "the 12 images of the uploaded zip" in html
+    # FastCAV (the mean difference) on the same sets: a second run, the session's table lists both
+    at.radio(key="concepts_tcav_cav").set_value("fastcav").run()
+    at.button(key="concepts_tcav_job_start").click().run()
+    _finish(at, "concepts_tcav_job")
+    fast = at.session_state["concepts_tcav_job"].result.result
+    assert fast.cav_method == "fastcav" and len(fast.scores) == 3
+    assert set(at.dataframe[-1].value["CAV"]) == {"logistic", "fastcav"}
 
 
 def test_crp_channels_on_the_lab_cnn_bars_relmax_crops_conditional_maps_and_pclarc(monkeypatch):

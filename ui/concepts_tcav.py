@@ -32,6 +32,7 @@ RESULTS = "xai_tcav_results"  # {signature: TcavRun}: this session's finished ru
 MIN_IMAGES = concepts.MIN_IMAGES  # per concept or random set (the library's rule; its sentence says so when short)
 MAX_INPUTS, MAX_RANDOM, KEEP = 100, 50, 16
 MB = 1024 * 1024
+CAV_TITLES = {"logistic": "Linear classifier (TCAV)", "fastcav": "Mean difference (FastCAV)"}
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,12 @@ class TcavRun:
         r = self.result
         return {"class": self.class_name, "layer": r.layer, "concept images": self.concept_title,
                 "TCAV score": round(r.score, 3), "random vs random": round(float(np.mean(r.random_scores)), 3),
-                "runs": len(r.scores), "p-value": float(f"{r.p_value:.3g}"), "significant": r.significant}
+                "CAV": r.cav_method, "runs": len(r.scores), "p-value": float(f"{r.p_value:.3g}"),
+                "significant": r.significant}
 
 
 def _job(ctx: Context, inputs: ConceptSet, concept: ConceptSet, randoms: list[ConceptSet], target: int, layer: str,
-         sig: tuple) -> Callable[[Progress], TcavRun]:
+         sig: tuple, method: str = "logistic") -> Callable[[Progress], TcavRun]:
     wb, store, model = ctx.workbench, services.store(), ctx.model
     names = (model.label(target), concept.title,
              "the horse-watermark set" if is_lab(ctx) else "random crops of the bundled samples")
@@ -70,7 +72,8 @@ def _job(ctx: Context, inputs: ConceptSet, concept: ConceptSet, randoms: list[Co
             progress(0.15 + 0.25 * i / len(randoms), f"random set {i + 1}/{len(randoms)}")
             rs.append(r.inputs(model))
         progress(0.4, f"{len(rs)} concept CAVs and {len(rs)} random-vs-random CAVs, then the t-test")
-        result = TcavRun(sig, *names, concepts.tcav(wb, x, target, c, rs, layer=layer))
+        result = TcavRun(sig, *names, concepts.tcav(wb, x, target, c, rs, layer=layer, cav_method=method,
+                                                    progress=lambda f, text: progress(0.4 + 0.6 * f, text)))
         store.put(sig, result)
         return result
 
@@ -111,6 +114,10 @@ def section(ctx: Context, cset: ConceptSet, target: int, layer: str) -> None:
         return
     runs = st.slider("Random sets (runs)", 3, 10, 5, key="concepts_tcav_runs",
                      help="Each run draws its own random set; more runs make the significance test surer.")
+    method = st.radio("CAV", list(CAV_TITLES), format_func=CAV_TITLES.get, horizontal=True, key="concepts_tcav_cav",
+                      help="A trained linear classifier (the paper), or FastCAV: the normalised difference of the two "
+                           "sets' mean activations (no training; agreed in sign with the classifier on every test set).")
+    method = method if method in CAV_TITLES else "logistic"
     size = min(MAX_RANDOM, max(MIN_IMAGES, len(concept.images)))
     few = dataclasses.replace(cset, images=cset.images[:MAX_INPUTS])
     st.caption(f"Concept: {escape.markdown(concept.title)} (TCAV needs at least {MIN_IMAGES}); class "
@@ -118,8 +125,9 @@ def section(ctx: Context, cset: ConceptSet, target: int, layer: str) -> None:
                f"{runs} random sets of {size} images from "
                + ("the horse-watermark set." if is_lab(ctx) else "random crops of the bundled samples."))
     sig = ("tcav", services.model_digest(ctx.workbench), ctx.options.result_key, few.key, len(few.images), concept.key,
-           layer, target, runs, size)
-    jobs.panel(JOB, "🧪 Run TCAV", lambda: _job(ctx, few, concept, data.random_sets(ctx, runs, size), target, layer, sig),
+           layer, target, runs, size, method)
+    jobs.panel(JOB, "🧪 Run TCAV", lambda: _job(ctx, few, concept, data.random_sets(ctx, runs, size), target, layer, sig,
+                                              method),
                lambda _res: None, title="TCAV", help="Runs in the background; you can keep using the page meanwhile.")
     found = services.store().get(sig)
     if not isinstance(found, TcavRun):  # the store may have dropped it: this session's finished job still has it

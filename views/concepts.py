@@ -35,7 +35,8 @@ how = st.radio("How", list(concepts_data.METHODS), format_func=concepts_data.MET
                                         "CRP ranks the layer's channels by their share of the class's LRP relevance "
                                         "and shows each channel's most relevant crops (models LRP supports).")
 how = how if how in concepts_data.METHODS else "craft"  # a stale session value
-KEEP = ("concepts_rank", "concepts_n", "concepts_tcav_runs", "concepts_how"), ("concepts_layer:", "concepts_set:")
+KEEP = (("concepts_rank", "concepts_n", "concepts_tcav_runs", "concepts_tcav_cav", "concepts_how"),
+        ("concepts_layer:", "concepts_set:"))
 cset = concepts_view.pick_set(ctx, target)
 if cset is None:
     state.keep_widgets("concepts", *KEEP)

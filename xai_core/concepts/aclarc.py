@@ -1,152 +1,50 @@
-"""A-ClArC, augmentative Class Artifact Compensation (Anders et al., 'Finding and removing Clever Hans: using
-explanation methods to debug and improve deep models', Information Fusion 2022), on the lab CNN.
+"""A-ClArC end to end on the lab CNN, augmentative Class Artifact Compensation (Anders et al., 'Finding and removing
+Clever Hans: using explanation methods to debug and improve deep models', Information Fusion 2022): the Clever Hans
+model's numbers before and after, with the artifact concept found by discovery (never told by the tag flags).
 
-The artifact's level ``z_art`` is measured, not told: the images of a set whose activations project most onto the
-concept's unit direction ``v`` (their peak of ``vᵀa`` over positions; the top ``fraction``) are taken as carrying
-the artifact, and ``z_art`` is their mean ``vᵀa`` **per position** [h, w] (the tag of the lab set sits in one corner;
-a single number spread over every position would paint the artifact everywhere). A copy of the model is then
-fine-tuned with a forward hook at the concept's layer that gives every activation of every class the artifact,
-``a ← a + v (z_art − vᵀa)``, so the artifact no longer separates the classes. The copy is evaluated without the hook
-(and with P-ClArC on top). The shared model is never changed: the copy is a new :class:`ModelSpec`.
+Two ways to add the artifact to every class: in input space (the default, :mod:`.aclarc_input`: the artifact located
+in pixels, :mod:`.artifact_pixels`, pasted onto every training image; all layers fine-tuned) and in feature space
+(:mod:`.aclarc_feature`: the artifact's level added at the concept's layer by a hook). Measured on the shipped lab
+CNN (tests/test_concepts_aclarc.py): input space takes untagged horses called horse from 0.00 to 0.97 while tagged
+horses stay at 0.98 (tagged non-horses called horse 1.00 → 0.37; ~35 s on one thread); feature space leaves them at
+0.00. P-ClArC alone cannot (:mod:`.clarc`).
 """
 
 from __future__ import annotations
 
-import copy
+import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ..lab.data import LabSet, make_dataset
-from ..lab.model import (
-    TRAIN,
-    accuracy,
-    as_spec,
-    fit,
-    lab_cnn,
-    maps_for,
-    pointing_on_tag_and_object,
-    shortcut_report,
-    to_tensor,
-)
+from ..lab.data import make_dataset
+from ..lab.model import TRAIN, accuracy, maps_for, pointing_on_tag_and_object, shortcut_report, to_tensor
 from ..models.spec import ModelSpec
 from ..types import Progress
 from ..workbench import Workbench, as_workbench
-from .activations import activations, layer_name
-from .clarc import project, projected, unit
-from .errors import ConceptError, require_images
+from .aclarc_feature import (
+    Artifact,
+    Trainable,
+    aclarc,
+    add_artifact,
+    artifact_added,
+    artifact_level,
+    layers_after,
+)
+from .aclarc_input import Tuning, aclarc_input
+from .artifact_pixels import ArtifactPixels, find_artifact_pixels, pasted
+from .clarc import projected
+from .errors import ConceptError
 
-Trainable = Literal["after", "all"]
-MIN_ARTIFACT_SET = 10
+__all__ = ["TAGGED_HORSES", "AclarcResult", "Artifact", "ArtifactPixels", "Space", "Trainable", "Tuning", "aclarc",
+           "add_artifact", "artifact_added", "artifact_level", "before_after_aclarc", "flagged_precision",
+           "lab_numbers", "layers_after"]
+
+Space = Literal["input", "feature"]
 TAGGED_HORSES = "accuracy on tagged horses"
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """The artifact at ``layer``: unit ``direction`` [C], its level ``level`` [h, w] (mean ``vᵀa`` per position over
-    the images found to carry it) and those images' indices in the set it was measured on, strongest first."""
-
-    layer: str
-    direction: torch.Tensor
-    level: torch.Tensor
-    images: tuple[int, ...]
-
-
-def artifact_level(model: ModelSpec | Workbench, layer: str, direction: torch.Tensor, x: torch.Tensor, *,
-                   fraction: float = 0.1) -> Artifact:
-    """A-ClArC's ``z_art`` from normalised images ``x`` [N, 3, H, W] with no labels or flags: the top ``fraction``
-    of them by peak ``vᵀa`` are taken to carry the artifact (it must be in at least that share of ``x``)."""
-    require_images(len(x), MIN_ARTIFACT_SET, "The set", "finding the images that carry the artifact")
-    if not 0.0 < fraction <= 1.0:
-        raise ConceptError(f"The share of images taken as carrying the artifact must be in (0, 1]; got {fraction}.")
-    v = unit(direction)
-    data = activations(model, x, layer)
-    s = torch.einsum("c,nchw->nhw", v, data.acts)
-    order = torch.argsort(s.flatten(1).amax(1), descending=True)[: max(1, round(fraction * len(x)))]
-    return Artifact(data.layer, v, s[order].mean(0), tuple(int(i) for i in order))
-
-
-def add_artifact(a: torch.Tensor, v: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """``a + v (level − vᵀa)`` for feature maps ``a`` [B, C, h, w]: the component along unit ``v`` becomes ``level``
-    [h, w] (or a scalar) at every position; everything orthogonal to ``v`` is kept."""
-    if a.dim() != 4:
-        raise ConceptError(f"The layer outputs a {a.dim()}-D tensor; A-ClArC here needs feature maps [B, C, h, w].")
-    if level.dim() == 2 and tuple(level.shape) != tuple(a.shape[-2:]):
-        raise ConceptError(f"The artifact level is {tuple(level.shape)} but the layer's maps are "
-                           f"{tuple(a.shape[-2:])}; measure the level on images of the model's input size.")
-    return project(a, v) + v.view(1, -1, 1, 1) * level.to(a.dtype)
-
-
-@contextmanager
-def _artifact_everywhere(module: nn.Module, artifact: Artifact) -> Iterator[None]:
-    """The artifact hook on ``module``'s layer, removed on exit: called on a private copy while fine-tuning, or
-    under the model's lock by :func:`artifact_added`."""
-    v, level = artifact.direction.to(torch.float32), artifact.level.to(torch.float32)
-
-    def hook(_m: nn.Module, _i: tuple, out: torch.Tensor) -> torch.Tensor:
-        return add_artifact(out, v.to(out.device, out.dtype), level.to(out.device))
-
-    handle = module.get_submodule(artifact.layer).register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextmanager
-def artifact_added(model: ModelSpec | Workbench, artifact: Artifact) -> Iterator[ModelSpec]:
-    """Inside the block every forward of ``model`` carries the artifact at its layer (A-ClArC's model as the paper
-    deploys it: the artifact layer kept at inference); yields the model with its lock held."""
-    with as_workbench(model).session() as spec, _artifact_everywhere(spec.module, artifact):
-        yield spec
-
-
-def layers_after(module: nn.Module, layer: str) -> list[str]:
-    """Names of the modules with parameters registered after ``layer`` (not its ancestors): for the lab CNN, whose
-    modules are registered in the order they run, the layers between the concept and the output."""
-    names = [n for n, _m in module.named_modules()]
-    if layer not in names:
-        raise ConceptError(f"The model has no layer {layer!r}.")
-    later = names[names.index(layer) + 1:]
-    return [n for n in later
-            if not layer.startswith(n + ".") and any(True for _ in module.get_submodule(n).parameters(recurse=False))]
-
-
-def aclarc(model: ModelSpec | Workbench, artifact: Artifact, data: LabSet, *, trainable: Trainable = "after",
-           epochs: int = 3, lr: float = 3e-3, batch: int = 64, seed: int = 0,
-           progress: Progress | None = None) -> ModelSpec:
-    """A fine-tuned copy of the lab CNN: Adam on cross-entropy over ``data`` (its labels; never its tag flags) with
-    the artifact added at ``artifact.layer`` to every image; ``trainable``: only the layers after the concept's layer
-    (``"after"``) or every layer (``"all"``). The copy comes back without the hook, in eval mode."""
-    with as_workbench(model).session() as spec:  # copied under the lock
-        layer_name(spec, artifact.layer)
-        module = lab_cnn(copy.deepcopy(spec.module)).cpu().float().requires_grad_(trainable == "all")
-        device = spec.device
-    if trainable == "after":
-        later = layers_after(module, artifact.layer)
-        if not later:
-            raise ConceptError(f"Nothing with weights comes after {artifact.layer!r}; fine-tune all layers instead.")
-        for name in later:
-            module.get_submodule(name).requires_grad_(True)
-    torch.manual_seed(seed)
-    x, y = to_tensor(data.images), torch.from_numpy(data.labels)
-
-    def loss_of(idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(module(x[idx]), y[idx])
-
-    with _artifact_everywhere(module, artifact):
-        fit(module, len(y), loss_of, epochs=epochs, lr=lr, batch=batch, gen=torch.Generator().manual_seed(seed),
-            progress=progress, text=lambda ep, loss: f"A-ClArC fine-tuning, epoch {ep + 1}/{epochs}, loss {loss:.3f}")
-    module.eval().requires_grad_(False)
-    return as_spec(module, device, provenance=f"A-ClArC at {artifact.layer}: fine-tuned ({trainable} layers, "
-                                              f"{epochs} epochs on {len(y)} images) with the artifact added to every image")
 
 
 def lab_numbers(model: ModelSpec | Workbench, *, n: int = 600, seed: int = 123) -> dict[str, float]:
@@ -162,10 +60,12 @@ def lab_numbers(model: ModelSpec | Workbench, *, n: int = 600, seed: int = 123) 
 
 @dataclass(frozen=True)
 class AclarcResult:
-    """The lab's numbers (:func:`lab_numbers`) for the model as it is (``before``), the A-ClArC copy without the hook
-    (``after``), the copy with the artifact still added at inference (``after_artifact``, the paper's deployed model)
-    and the copy with P-ClArC on top (``after_projected``, the direction projected to ``reference``);
-    ``model`` is the copy (a new ModelSpec); ``artifact`` how the level was found; ``seconds`` the fine-tuning time."""
+    """The lab's numbers (:func:`lab_numbers`) for the model as it is (``before``), the A-ClArC copy as it is
+    (``after``), the copy with the artifact still added to every input (``after_artifact``: the paper's deployed model;
+    in input space the artifact pasted, in feature space the hook) and, in feature space, the copy with P-ClArC on top
+    (``after_projected``, the direction projected to ``reference``; empty in input space). ``model`` is the copy (a new
+    ModelSpec); ``artifact`` the images found to carry the artifact and its level; ``seconds`` the fine-tuning time;
+    in input space ``pixels`` where the artifact was found and ``tuning`` how the training went."""
 
     layer: str
     trainable: Trainable
@@ -177,32 +77,74 @@ class AclarcResult:
     after_projected: dict[str, float]
     model: ModelSpec
     seconds: float
+    space: Space = "feature"
+    pixels: ArtifactPixels | None = None
+    tuning: Tuning | None = None
 
     def rows(self) -> list[tuple[str, float, float, float, float]]:
-        """(number, before, after, after with the artifact added, after + P-ClArC) side by side."""
-        return [(k, self.before[k], self.after[k], self.after_artifact[k], self.after_projected[k]) for k in self.before]
+        """(number, before, after, after with the artifact added, after + P-ClArC (NaN in input space))."""
+        return [(k, self.before[k], self.after[k], self.after_artifact[k], self.after_projected.get(k, math.nan))
+                for k in self.before]
+
+
+def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """``progress`` with fractions mapped onto [lo, hi] of the whole job (it may still raise Cancelled)."""
+    if progress is None:
+        return None
+    whole = progress
+
+    def part(fraction: float, text: str) -> None:
+        whole(lo + (hi - lo) * fraction, text)
+
+    return part
 
 
 def before_after_aclarc(model: ModelSpec | Workbench, layer: str, direction: torch.Tensor, *,
-                        trainable: Trainable = "after", reference: float = 0.0, fraction: float = 0.1,
-                        train_n: int = 800, epochs: int = 3, lr: float = 3e-3, n: int = 600, seed: int = 123,
-                        progress: Progress | None = None) -> AclarcResult:
-    """A-ClArC end to end on the lab CNN: the artifact level from a fresh training-distribution set of ``train_n``
-    images (no flags used), the fine-tuned copy, and :func:`lab_numbers` before and after, side by side."""
+                        space: Space = "input", trainable: Trainable = "after", reference: float = 0.0,
+                        fraction: float = 0.1, train_n: int = 3000, probe_n: int = 800, epochs: int = 4,
+                        lr: float = 2e-3, batch: int = 32, budget_s: float | None = 120.0, n: int = 300,
+                        seed: int = 123, progress: Progress | None = None) -> AclarcResult:
+    """A-ClArC end to end on the lab CNN, as a background job (``progress`` may raise Cancelled): a fresh
+    training-distribution set of ``train_n`` images; the artifact found on its first ``probe_n`` without flags; the
+    fine-tuned copy; :func:`lab_numbers` (on ``n`` images per set) before and after, side by side.
+
+    ``space="input"`` (the default, :mod:`.aclarc_input`): the artifact located in pixels and pasted onto every image,
+    all layers fine-tuned for ``epochs`` with Adam (``lr``, ``batch``), stopped after ``budget_s`` seconds of training
+    if not done. ``space="feature"``: the level added at ``layer`` by a hook and ``trainable`` layers fine-tuned
+    (:func:`aclarc`). Measured defaults in tests/test_concepts_aclarc.py."""
+    if space not in ("input", "feature"):
+        raise ConceptError(f"A-ClArC adds the artifact in 'input' or 'feature' space; got {space!r}.")
     wb = as_workbench(model)
+    report = progress or (lambda _f, _t: None)
+    report(0.0, "making the training set and finding the artifact")
     train = make_dataset(train_n, seed=seed + 10, tag_fraction=TRAIN["tag_fraction"])
-    artifact = artifact_level(wb, layer, direction, to_tensor(train.images), fraction=fraction)
-    t0 = time.perf_counter()
-    tuned = aclarc(wb, artifact, train, trainable=trainable, epochs=epochs, lr=lr, seed=seed, progress=progress)
-    seconds = time.perf_counter() - t0
+    probe = to_tensor(train.images[:probe_n])
+    pixels, tuning = None, None
+    if space == "input":
+        pixels = find_artifact_pixels(wb, layer, direction, probe)
+        artifact = Artifact(pixels.layer, pixels.direction, pixels.level, pixels.carriers)
+        tuned, tuning = aclarc_input(wb, pixels, train, epochs=epochs, lr=lr, batch=batch, seed=seed,
+                                     budget_s=budget_s, progress=_span(progress, 0.05, 0.85))
+        trainable, seconds = "all", tuning.seconds
+    else:
+        artifact = artifact_level(wb, layer, direction, probe, fraction=fraction)
+        t0 = time.perf_counter()
+        tuned = aclarc(wb, artifact, train, trainable=trainable, epochs=epochs, lr=lr, batch=batch, seed=seed,
+                       progress=_span(progress, 0.05, 0.85))
+        seconds = time.perf_counter() - t0
+    report(0.85, "measuring the model before and after")
     before = lab_numbers(wb, n=n, seed=seed)
     after = lab_numbers(tuned, n=n, seed=seed)
-    with artifact_added(tuned, artifact):
+    report(0.95, "measuring the copy with the artifact added to every input")
+    with pasted(tuned, pixels) if pixels is not None else artifact_added(tuned, artifact):
         after_artifact = lab_numbers(tuned, n=n, seed=seed)
-    with projected(tuned, artifact.layer, artifact.direction, reference=reference):
-        after_projected = lab_numbers(tuned, n=n, seed=seed)
+    after_projected: dict[str, float] = {}
+    if space == "feature":
+        with projected(tuned, artifact.layer, artifact.direction, reference=reference):
+            after_projected = lab_numbers(tuned, n=n, seed=seed)
+    report(1.0, "done")
     return AclarcResult(artifact.layer, trainable, reference, artifact, before, after, after_artifact, after_projected,
-                        tuned, seconds)
+                        tuned, seconds, space, pixels, tuning)
 
 
 def flagged_precision(artifact: Artifact, tagged: np.ndarray) -> float:

@@ -20,6 +20,7 @@ import torch
 from scipy.stats import ttest_ind
 
 from ..models.spec import ModelSpec
+from ..types import Progress
 from ..workbench import Workbench, as_workbench
 from .activations import activations, activations_and_gradients
 from .errors import ConceptError, require_images
@@ -93,9 +94,10 @@ def score(grads: torch.Tensor, direction: torch.Tensor) -> float:
 
 def tcav(model: ModelSpec | Workbench, inputs: torch.Tensor, target: int, concept: torch.Tensor,
          randoms: list[torch.Tensor], *, layer: str | None = None, alpha: float = 0.05,
-         cav_method: str = "logistic") -> TcavResult:
+         cav_method: str = "logistic", progress: Progress | None = None) -> TcavResult:
     """TCAV of class ``target`` for ``concept`` images against each random set (all normalised [N, 3, H, W]);
-    ``cav_method``: ``logistic`` (a trained linear classifier) or ``fastcav`` (the mean difference)."""
+    ``cav_method``: ``logistic`` (a trained linear classifier) or ``fastcav`` (the mean difference). ``progress``
+    hears each set's pass (the class's gradients, the concept, then every random set) and can stop between batches."""
     if cav_method not in CAV_METHODS:
         raise ConceptError(f"Unknown CAV method {cav_method!r}; choose one of {', '.join(CAV_METHODS)}.")
     make = cav if cav_method == "logistic" else fast_cav
@@ -107,10 +109,16 @@ def tcav(model: ModelSpec | Workbench, inputs: torch.Tensor, target: int, concep
         require_images(len(r), MIN_IMAGES, "A random set", "a stable concept activation vector")
     require_images(len(inputs), 1, "The class's input set", "a TCAV score")
     wb = as_workbench(model)
-    grads = activations_and_gradients(wb, inputs, target, layer)
+    parts = 2 + len(randoms)
+
+    def step(i: int, what: str) -> Progress | None:
+        return None if progress is None else (lambda f, _t: progress((i + f) / parts, what))
+
+    grads = activations_and_gradients(wb, inputs, target, layer, progress=step(0, "the class's gradients"))
     assert grads.grads is not None
-    c = activations(wb, concept, grads.layer).acts
-    rs = [activations(wb, r, grads.layer).acts for r in randoms]
+    c = activations(wb, concept, grads.layer, progress=step(1, "the concept's activations")).acts
+    rs = [activations(wb, r, grads.layer, progress=step(2 + i, f"random set {i + 1}/{len(randoms)}")).acts
+          for i, r in enumerate(randoms)]
     scores = tuple(score(grads.grads, make(c, r)) for r in rs)
     nulls = tuple(score(grads.grads, make(rs[i], rs[(i + 1) % len(rs)])) for i in range(len(rs)))
     p = float(ttest_ind(scores, nulls).pvalue)
