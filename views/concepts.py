@@ -14,7 +14,9 @@ st.title("Concepts: what the model uses for a class")
 st.caption("A heatmap is **local**: it says where the model looked in *one* image, not *what* it saw there. A concept "
            "is **global**: a direction in a layer's activations that recurs over many images of a class (a texture, a "
            "part, a watermark), shown by the crops where it is strongest and scored by how much it adds to the class. "
-           "Discovery factorises the activations of image crops (CRAFT, Fel et al., CVPR 2023); a concept can be "
+           "Discovery factorises the activations of image crops (CRAFT, Fel et al., CVPR 2023) or ranks the layer's "
+           "channels by their share of the class's relevance (CRP, Achtibat et al., Nature Machine Intelligence 2023); "
+           "a concept can be "
            "removed from the model by projecting its direction out of the layer (P-ClArC, Anders et al., Information "
            "Fusion 2022), and a concept of your own can be tested with TCAV (Kim et al., ICML 2018).")
 lab_model = concepts_data.is_lab(ctx)
