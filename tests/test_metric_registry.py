@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import PATCH_COLS, PATCH_ROWS, SIZE, random_image
 
 from xai_core import ExplainerError, metrics
 from xai_core.metrics import registry as metric_registry
 from xai_core.registries import Registry
+from xai_core.request import ExplainRequest
 from xai_core.types import ParamSpec
+from xai_core.workbench import Workbench
 
 CURVE_FILE = '''
 """Deletion to black, written as a new metric file would be."""
@@ -86,6 +89,56 @@ def test_adding_a_metric_is_one_file_and_one_decorator(scratch, tmp_path, plante
     assert [r["map"] for r in report.rows()] == ["m"] and "Peak share ↑" in report.rows()[0]
 
 
+NEW_KINDS_FILE = '''
+"""A probe, a rerun and a map metric, written as new metric files would be."""
+import numpy as np
+import torch
+from xai_core.metrics import Probe, metric
+
+
+@metric("scratch_black", title="Black drop", kind="probe", better="higher", summary="p(x) - p(black).",
+        reference="a test", passes="1 forward pass")
+def scratch_black(model, x, small_map, *, seed: int = 0) -> Probe:
+    """The probability lost when the whole input is black."""
+    return Probe(1, lambda a, b: model.normalise(torch.zeros_like(x)).expand(b - a, -1, -1, -1),
+                 lambda o: o.base_probability - float(o.probability[0]))
+
+
+@metric("scratch_again", title="Same map again", kind="rerun", better="lower", summary="Re-run gap.",
+        reference="a test", passes="1 explanation")
+def scratch_again(model, x, small_map, rerun, *, seed: int = 0) -> float:
+    """How far the map re-explained from x is from itself explained once more (0 for a deterministic explainer)."""
+    twice = rerun.explain(torch.cat([x, x]))
+    return float((twice[0] - twice[1]).abs().max())
+
+
+@metric("scratch_top", title="Top share", kind="map", better="higher", summary="max |m| / sum |m|.",
+        reference="a test", passes="none")
+def scratch_top(small_map) -> float:
+    """The largest share of the absolute map held by one pixel."""
+    a = np.abs(small_map)
+    return float(a.max() / a.sum())
+'''
+
+
+def test_the_new_kinds_are_one_file_and_one_decorator_too(scratch, tmp_path, planted):
+    load(tmp_path, "scratch_kinds", NEW_KINDS_FILE)
+    assert [metrics.get_metric(i).kind for i in ("scratch_black", "scratch_again", "scratch_top")] == [
+        "probe", "rerun", "map"]
+    image = random_image(*SIZE, seed=5)
+    request = ExplainRequest.make("gradient", None, {}, 0)
+    m = Workbench(planted).explain(image, request).map
+    report = metrics.evaluate(planted, image, {"g": m, "flat": np.ones(SIZE, np.float32)},
+                              metrics=["scratch_black", "scratch_again", "scratch_top"], requests={"g": request})
+    p = torch.softmax(planted.module(planted.preprocess(image)), 1)[0, report.target]
+    black = torch.softmax(planted.module(planted.normalise(torch.zeros(1, 3, *SIZE))), 1)[0, report.target]
+    assert report.values["g"]["scratch_black"] == pytest.approx(float(p - black), abs=1e-6)
+    assert report.values["g"]["scratch_again"] == 0.0 and np.isnan(report.values["flat"]["scratch_again"])
+    assert report.values["flat"]["scratch_top"] == pytest.approx(1 / (SIZE[0] * SIZE[1]))
+    assert report.passes == 1 + 2  # the unperturbed input once for all probes, then the black input of each map
+    assert any("not possible for flat" in n for n in report.notes)
+
+
 def test_every_module_of_the_package_is_discovered_and_every_metric_lives_in_one():
     folder = Path(metrics.__file__).parent
     assert {m.__name__ for m in metrics.DISCOVERED} == {f"xai_core.metrics.{m.name}" for m in pkgutil.iter_modules([str(folder)])}
@@ -112,7 +165,7 @@ def test_a_metric_with_the_other_kinds_signature_is_refused_at_registration(scra
                                         r"it has the signature of a localisation metric"):
         bad("curve", localisation_fn)
     with pytest.raises(TypeError, match=r"metric 'bad' \(localisation: .*\(model, x, small_map\); it has the signature "
-                                        r"of a curve metric"):
+                                        r"of a curve or probe metric"):
         bad("localisation", curve_fn)
     with pytest.raises(TypeError, match="signature of a localisation metric"):  # made directly, not by the decorator
         metrics.CurveMetricSpec("bad", "Bad", "lower", "", "", fn=localisation_fn)
@@ -151,7 +204,22 @@ def returns_a_plan(heatmap, region) -> metrics.Plan:
     raise AssertionError("never called")
 
 
+def probe_returning_a_plan(model, x, small_map, *, seed: int = 0) -> metrics.Plan:
+    """A probe metric annotated with a curve metric's result."""
+    raise AssertionError("never called")
+
+
+def rerun_without_seed(model, x, small_map, rerun) -> float:
+    """A rerun metric without a seed."""
+    raise AssertionError("never called")
+
+
 @pytest.mark.parametrize(("kind", "fn", "params", "message"), [
+    ("probe", probe_returning_a_plan, (), "annotated to return .*Plan, not Probe"),
+    ("rerun", curve_fn, (), r"takes the positional arguments \(model, x, small_map\); it has the signature of a curve "
+                            r"or probe metric.*must be \(model, x, small_map, rerun\)"),
+    ("map", localisation_fn, (), r"\(heatmap, region\); it has the signature of a localisation metric"),
+    ("rerun", rerun_without_seed, (), "must take the keyword seed"),
     ("localisation", kwargs_catch_all, (), "takes \\*args or \\*\\*kwargs"),
     ("localisation", undeclared, (), "takes level but does not declare it"),
     ("localisation", localisation_fn, (STEPS,), "declares steps but its function does not take it"),
@@ -183,7 +251,7 @@ def test_one_registry_shape_and_typed_getters():
     spec, params = metrics.METRICS.resolve("deletion", {"steps": "8"})
     assert spec is metrics.get_metric("deletion") and params == {"steps": 8, "baseline": "black"}
     assert metrics.METRICS.validate("iou", {}) == {"threshold": "fraction_of_max", "level": 0.2}
-    with pytest.raises(ExplainerError, match="Unknown metric 'nope'; available: .*deletion, insertion, iou"):
+    with pytest.raises(ExplainerError, match="Unknown metric 'nope'; available: .*deletion, .*insertion, iou"):
         metrics.get_metric("nope")
     assert [m.id for m in metrics.list_metrics("localisation")] == ["pointing_game", "iou", "relevance_mass"]
     assert all(isinstance(m, metrics.CurveMetricSpec) for m in metrics.list_metrics("curve"))

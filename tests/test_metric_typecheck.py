@@ -1,5 +1,6 @@
-"""The metric protocols are checked by mypy too: a localisation function registered as a curve metric, and a mistyped
-keyword of a registered metric, are type errors; the right registrations of both kinds are not.
+"""The metric protocols are checked by mypy too: a localisation function registered as a curve metric, a curve-like
+function registered as a rerun metric, and a mistyped keyword of a registered metric, are type errors; the right
+registrations of every kind are not.
 
 mypy runs once, with the project's ``[tool.mypy]`` configuration, on a small module written to a temporary folder
 (the library's own errors are silenced with ``--follow-imports=silent``: only this module's lines are reported).
@@ -22,7 +23,7 @@ SOURCE = '''\
 import numpy as np
 import torch
 
-from xai_core.metrics.registry import Plan, metric
+from xai_core.metrics.registry import Plan, Probe, Rerun, metric
 from xai_core.models.spec import ModelSpec
 
 
@@ -46,6 +47,30 @@ def curve(model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, *, seed: i
 
 localisation(np.zeros(1), np.zeros(1), tolerance=3)
 localisation(np.zeros(1), np.zeros(1), tolerence=3)
+
+
+@metric("d", title="D", kind="rerun", better="lower", summary="", reference="")
+def no_rerun(model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, *, seed: int = 0) -> float:
+    """A rerun metric without its rerun argument."""
+    return 0.0
+
+
+@metric("e", title="E", kind="probe", better="lower", summary="", reference="")
+def probe(model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, *, seed: int = 0) -> Probe:
+    """A probe metric."""
+    raise NotImplementedError
+
+
+@metric("f", title="F", kind="map", better="lower", summary="", reference="")
+def map_metric(small_map: np.ndarray) -> float:
+    """A map metric."""
+    return 0.0
+
+
+@metric("g", title="G", kind="rerun", better="lower", summary="", reference="")
+def rerun(model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, rerun: Rerun, *, seed: int = 0) -> float:
+    """A rerun metric."""
+    return 0.0
 '''
 
 
@@ -59,6 +84,7 @@ def test_mypy_refuses_the_wrong_kind_and_a_mistyped_keyword(tmp_path: Path) -> N
                          env={**os.environ, "MYPYPATH": str(ROOT)})
     errors = [line.split(": error: ", 1) for line in run.stdout.splitlines() if ": error: " in line]
     lines = [int(where.rsplit(":", 1)[-1]) for where, _ in errors]
-    assert lines == [8, 27], run.stdout + run.stderr
+    assert lines == [8, 27, 30], run.stdout + run.stderr
     assert 'expected "CurveMetric' in errors[0][1] and "[arg-type]" in errors[0][1]
     assert 'Unexpected keyword argument "tolerence"' in errors[1][1]
+    assert 'expected "RerunMetric' in errors[2][1] and "[arg-type]" in errors[2][1]

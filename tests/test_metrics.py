@@ -141,10 +141,10 @@ def test_reference_maps_are_finite_and_the_edge_detector_finds_edges():
 
 
 def test_metric_registry_is_documented_and_directions_are_stated():
-    ids = [m.id for m in metrics.list_metrics()]
+    ids = [m.id for m in metrics.list_metrics() if m.default]  # the cheap ones, chosen unless the user picks
     assert ids == ["deletion", "insertion", "aopc_morf", "aopc_lerf", "pointing_game", "iou", "relevance_mass"]
     for m in metrics.list_metrics():
-        assert m.fn.__doc__ and m.reference and m.column[-1] in "↑↓"
+        assert m.fn.__doc__ and m.reference and m.column[-1] in "↑↓" and m.passes and m.requires
     assert metrics.get_metric("deletion").column == "Deletion AUC ↓"
     with pytest.raises(ExplainerError, match="has no parameter"):
         metrics.get_metric("deletion").resolve({"colour": 1})

@@ -97,8 +97,11 @@ def ranking(report: metrics.Report, references: set[str]) -> list[dict[str, Any]
     ranks = np.zeros((len(rows), len(report.metrics)))
     for j, m in enumerate(report.metrics):
         spec = metrics.get_metric(m)
-        vals = np.nan_to_num(np.array([r[spec.column] for r in rows], dtype=float), nan=-np.inf if spec.better ==
-                             "higher" else np.inf)
+        raw = np.array([r[spec.column] for r in rows], dtype=float)
+        if np.isnan(raw).all():  # no map has a value (e.g. PIC refused the image): the metric ranks nobody
+            ranks[:, j] = (len(raw) + 1) / 2
+            continue
+        vals = np.nan_to_num(raw, nan=-np.inf if spec.better == "higher" else np.inf)
         order = (-vals if spec.better == "higher" else vals).argsort(kind="stable")
         ranks[order, j] = np.arange(1, len(vals) + 1)
     for r, rk in zip(rows, ranks.mean(1) if len(report.metrics) else np.zeros(len(rows)), strict=True):
@@ -135,9 +138,11 @@ def show_report(report: metrics.Report, references: set[str], image_name: str) -
     st.dataframe(table, hide_index=True, width="stretch")
     for line in verdicts(report, references):
         st.warning(line, icon="📰")
+    for note in report.notes:  # why a value is missing: one line each
+        st.caption(f"ℹ️ {note}")
     st.download_button("⬇️ Download the table (CSV)", report.csv(), file_name=f"evaluation-{image_name}.csv",
                        mime="text/csv", key="eval_csv")
-    curve_ids = [m for m in report.metrics if metrics.get_metric(m).kind == "curve"]
+    curve_ids = [m for m in report.metrics if (report.maps[0], m) in report.curves] if report.maps else []
     if not curve_ids:
         return
     tabs = st.tabs([metrics.get_metric(m).title for m in curve_ids])
@@ -145,9 +150,11 @@ def show_report(report: metrics.Report, references: set[str], image_name: str) -
         with tab:
             n = len(report.curves[(report.maps[0], mid)].xs)
             step = st.slider("Step", 0, n - 1, n // 4, key=f"step:{mid}",
-                             help="Shows each map's perturbed input at this step of the curve.")
+                             help="Shows each map's perturbed input at this step of the curve.") if n > 1 else None
             st.plotly_chart(curve_figure(report, mid, references, step), width="stretch", key=f"curve:{mid}",
                             config={"displayModeBar": False})
+            if step is None or (report.maps[0], mid) not in report.plans:  # a probe's curve (ROAD): no input kept
+                continue
             cols = st.columns(min(len(report.maps), 5))
             for i, name in enumerate(report.maps):
                 c = report.curves[(name, mid)]

@@ -23,7 +23,9 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
                "Localisation metrics need boxes: the samples have "
                "tight boxes (each under half its image); for a zip, add a CSV of `filename,x0,y0,x1,y1` in pixels, or a "
                "mask `x_mask.png` beside `x.png` (white object on black). "
-               f"Up to {metrics.sets.MAX_IMAGES} images, {metrics.sets.MAX_ZIP_BYTES // 2**20} MB.")
+               f"Up to {metrics.sets.MAX_IMAGES} images, {metrics.sets.MAX_ZIP_BYTES // 2**20} MB. "
+               + "Metrics that re-run the explainer cost that many more explanations per image: "
+               + ", ".join(f"{m.short or m.title} ({m.passes})" for m in metrics.list_metrics("rerun")) + ".")
     source = st.radio("Images", ["Bundled samples", "Upload a zip"], horizontal=True, key="set_source")
     items, notes = None, []
     if source == "Upload a zip":

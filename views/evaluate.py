@@ -14,9 +14,10 @@ model, image = ctx.model, ctx.image
 H, W = image.shape[:2]
 
 st.title("Evaluate the explanations")
-st.caption("Are these maps faithful to the model, and do they point at the object? Deletion and insertion curves, "
-           "AOPC, the pointing game, IoU and relevance mass — next to a random map, a centre prior and an edge "
-           "detector, so every number has something to beat.")
+st.caption("Are these maps faithful to the model, robust, concise, and do they point at the object? Deletion and "
+           "insertion curves, AOPC, the pointing game, IoU and relevance mass by default (ROAD, faithfulness "
+           "correlation, infidelity, PIC, sensitivity, Focus and more in the metric settings) — next to a random map, "
+           "a centre prior and an edge detector, so every number has something to beat.")
 
 probs = services.predictions(ctx.model_key, ctx.digest, ctx.workbench, image)
 choice = st.session_state.get(state.CHOICE, {})
@@ -33,7 +34,8 @@ with one:
         chosen = st.multiselect("Explainers", list(titles), default=choice.get("explainers", DEFAULTS),
                                 format_func=titles.get, key="eval_explainers",
                                 help="Settings come from the Explain page, where the maps are cached.")
-        reference = st.selectbox("Perturbed pixels become (deletion, AOPC)", list(metrics.REFERENCES), key="eval_reference",
+        with_ref = ", ".join(m.short or m.title for m in metrics.list_metrics() if metrics.reference_param(m))
+        reference = st.selectbox(f"Perturbed pixels become ({with_ref})", list(metrics.REFERENCES), key="eval_reference",
                                  help="What deleted or perturbed pixels are replaced with: black, the image's mean "
                                       "colour, a blurred copy, or one seeded uniform-noise image. The ranking of "
                                       "methods can change with it; the stability line below says whether it does.")
@@ -63,12 +65,12 @@ with one:
                     report_error(e, "Reading the mask")
         with st.expander("⚙️ Metric settings"):
             chosen_metrics = st.multiselect("Metrics", [m.id for m in metrics.list_metrics()],
-                                            default=[m.id for m in metrics.list_metrics()], key="eval_metrics",
-                                            format_func=lambda i: metrics.get_metric(i).column)
+                                            default=[m.id for m in metrics.list_metrics() if m.default],
+                                            key="eval_metrics", format_func=lambda i: metrics.get_metric(i).column)
             mparams = {}
             for m in metrics.list_metrics():
-                if m.params and m.id in chosen_metrics:
-                    st.markdown(f"**{m.title}** · {m.summary}")
+                if m.id in chosen_metrics:
+                    st.markdown(f"**{m.title}** · {m.summary} · needs {m.requires} · {m.passes} per map")
                     ref_param = metrics.reference_param(m)  # set above, visibly, for all of them at once
                     mparams[m.id] = {p.name: reference if p.name == ref_param else
                                      widgets.param_widget(p, f"metric:{m.id}:{p.name}", model) for p in m.params}
@@ -88,9 +90,9 @@ with one:
     params = choice.get("params", {})
     seed_x = choice.get("seed", 0)
     requests = {m: xc.ExplainRequest.make(m, target, params.get(m, {}), seed_x) for m in chosen}
-    curve_ids = [m for m in chosen_metrics if metrics.get_metric(m).kind == "curve"]
+    model_ids = [m for m in chosen_metrics if metrics.get_metric(m).kind != "localisation"]
     key = (ctx.model_key, ctx.digest, ctx.options.result_key, target, tuple(r.key for r in requests.values()),
-           use_refs, tuple(curve_ids), tuple((k, tuple(sorted(v.items()))) for k, v in mparams.items()), seed)
+           use_refs, tuple(model_ids), tuple((k, tuple(sorted(v.items()))) for k, v in mparams.items()), seed)
     stop_slot = st.empty()
     if not maps.stop_control(key, [] if ev.is_cached(key) else ["the evaluation"], stop_slot):
         st.stop()
@@ -107,10 +109,11 @@ with one:
     refs = ev.references_for(ctx.digest, image, seed) if use_refs else {}
     bar = widgets.LazyProgress(slot, "Evaluating")
     try:
-        report = ev.evaluation(key, lambda: metrics.evaluate(ctx.workbench, image, {**found, **refs}, target, metrics=curve_ids,
-                                                             params=mparams, seed=seed, progress=bar))
+        report = ev.evaluation(key, lambda: metrics.evaluate(
+            ctx.workbench, image, {**found, **refs}, target, metrics=model_ids, params=mparams, seed=seed, progress=bar,
+            requests={titles[m]: r for m, r in requests.items() if titles[m] in found}))
         if region is not None:  # cheap, so not cached: moving the box never recomputes the curves
-            report = report.with_region({**found, **refs}, region, [m for m in chosen_metrics if m not in curve_ids],
+            report = report.with_region({**found, **refs}, region, [m for m in chosen_metrics if m not in model_ids],
                                         mparams)
     except xc.XaiError as err:
         st.error(str(err))
@@ -121,7 +124,7 @@ with one:
     region_key = services.bytes_digest(region.tobytes()) if region is not None else None
     report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key), region=region,
                                       region_kind=mode.lower())
-    ev.show_stability(ctx, key, image, found, target, curve_ids, mparams, seed, slot)
+    ev.show_stability(ctx, key, image, found, target, model_ids, mparams, seed, slot)
 
 with many:
     evaluation_set.render(ctx, choice.get("explainers", DEFAULTS), choice.get("params", {}), titles, mparams)

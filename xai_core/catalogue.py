@@ -62,15 +62,23 @@ ANALYSES: tuple[Analysis, ...] = (
              "across the set, not where in one image.",
              "Fel et al. 2023, 'CRAFT: Concept Recursive Activation FacTorization for Explainability', CVPR, "
              "arXiv:2211.10154", ("global", "white-box", "post-hoc", "concept-based")),
+    Analysis("CRP concept relevance and relevance maximisation", "Concepts",
+             "Concept Relevance Propagation: LRP conditioned on one channel of a layer gives where that concept is "
+             "relevant for the class; channels ranked by their share of the class's relevance, each shown by the crops "
+             "of a set where it is most relevant (not most activating).",
+             "Achtibat et al. 2023, 'From attribution maps to human-understandable explanations through Concept "
+             "Relevance Propagation', Nature Machine Intelligence, arXiv:2206.03208",
+             ("global", "white-box", "post-hoc", "concept-based", "propagation")),
     Analysis("P-ClArC / A-ClArC", "Concepts",
              "Remove a concept from the model: project its direction out of the layer's activations on every forward "
-             "pass (P-ClArC, no retraining; on the page), or fine-tune a copy with the artifact added to other classes "
-             "(A-ClArC; in the library, xai_core.concepts.aclarc).",
+             "pass (P-ClArC, no retraining), or, on the lab CNN, locate the artifact in pixels and paste it onto every "
+             "training image of every class, then fine-tune a copy (A-ClArC).",
              "Anders et al. 2022, 'Finding and removing Clever Hans: Using explanation methods to debug and improve "
              "deep models', Information Fusion, arXiv:1912.11425", ("global", "white-box", "model correction")),
-    Analysis("TCAV", "Library (xai_core.concepts.tcav)",
+    Analysis("TCAV", "Concepts",
              "A concept activation vector separates a layer's activations for concept examples from random ones; the "
-             "TCAV score is the share of a class's images whose score rises along it, tested against random vectors.",
+             "TCAV score is the share of a class's images whose score rises along it, tested against random vectors "
+             "(a trained linear CAV, or FastCAV: the mean difference).",
              "Kim et al. 2018, 'Interpretability Beyond Feature Attribution: Quantitative Testing with Concept "
              "Activation Vectors (TCAV)', ICML, arXiv:1711.11279", ("global", "white-box", "post-hoc", "concept-based")),
 )
@@ -104,4 +112,34 @@ QUANTUS: dict[str, str] = {
     "relevance_mass": "Quantus RelevanceMassAccuracy sums the signed map (inside ÷ total, so a signed map can leave "
                       "[0, 1]); ours sums only the positive part, the evidence for the class. Equal on non-negative "
                       "maps (tested); different on signed ones.",
+    "road_morf": "Quantus ROAD (MoRF only) returns per removal percentage whether the class is still top-1, with noise "
+                 "from NumPy's global generator; ours the mean class probability over the percentages, noise seeded per "
+                 "input. With noise 0 the top-1 flags are equal (tested; on one grey channel: Quantus 0.6 indexes the "
+                 "broadcast C×H×W map's values as H×W pixels, which breaks on RGB). pytorch-grad-cam's "
+                 "ROADMostRelevantFirst(p) keeps the map's values below its p-th percentile and returns p_after − "
+                 "p_before: same imputation, equal to 1e-5 with noise 0 (tested).",
+    "road_lerf": "Quantus 0.6 has no LeRF ROAD; pytorch-grad-cam's ROADLeastRelevantFirst (same imputation) agrees to "
+                 "1e-5 with noise 0 (tested), as for MoRF.",
+    "faithfulness_correlation": "Quantus FaithfulnessCorrelation draws subsets of single values (C×H×W features) from "
+                                "NumPy's global generator and uses the image minimum as 'black'; ours draws whole "
+                                "pixels (every channel) from a seeded generator, the same subsets for every map. Fed "
+                                "our subsets (3 values per pixel) it agrees to 1e-5 (tested).",
+    "infidelity": "Quantus Infidelity replaces square patches by a baseline and fits no scale; ours is Yeh et al.'s "
+                  "noisy-baseline perturbation (Gaussian noise) with the map's best scale, Captum's infidelity(..., "
+                  "normalize=True): equal to Captum given the same perturbations (relative 1e-4, tested).",
+    "sensitivity_max": "Quantus MaxSensitivity draws 200 uniform perturbations of ±0.2 in input units; ours Captum's "
+                       "sensitivity_max (10 draws) with the radius in [0, 1] pixel units: equal to Captum given the same "
+                       "perturbations and explainer (relative 1e-5, tested).",
+    "average_drop": "Quantus 0.6 has no Average Drop; torchcam's ClassificationMetric (softmax) agrees to 1e-6 (tested).",
+    "confidence_increase": "Quantus 0.6 has no Increase in Confidence; torchcam's ClassificationMetric agrees (tested).",
+    "sic": "Quantus 0.6 has no PIC; PAIR saliency's compute_pic_metric agrees to 1e-5 given our seeded 1% random mask "
+           "and min_pred_value 0 (tested): PAIR skips images under 0.8 confidence by default, we score every image.",
+    "aic": "Quantus 0.6 has no PIC; PAIR saliency's compute_pic_metric (accuracy as the prediction) agrees (tested).",
+    "sparseness": "Quantus Sparseness (abs, normalised by the maximum, +1e-7) in float32; ours in float64 on the map at "
+                  "the model's input size: equal to float32 resolution (tested).",
+    "complexity": "Quantus Complexity (entropy of |map| shares) in float32; ours in float64: equal to float32 resolution "
+                  "(tested); an all-zero map is ln n for us, NaN for Quantus.",
+    "focus": "Quantus Focus scores a mosaic and its map given the target quadrants (split at H // 2, W // 2 since its PR "
+             "#357); equal to 1e-6 on a non-square input (tested). Quantus leaves the mosaics to the user; ours builds "
+             "them at the model's input size from the image (twice) and two images of other classes.",
 }

@@ -1,5 +1,7 @@
-"""Evaluations of explanations: faithfulness curves (deletion, insertion, AOPC) and localisation
-(pointing game, IoU, relevance mass), with reference maps that give the numbers a meaning.
+"""Evaluations of explanations: faithfulness curves (deletion, insertion, AOPC), faithfulness probes (ROAD,
+faithfulness correlation, infidelity, Average Drop/Increase, PIC), robustness and focus by re-running the explainer
+(sensitivity-max, Focus), localisation (pointing game, IoU, relevance mass) and complexity of the map (sparseness,
+complexity), with reference maps that give the numbers a meaning.
 
 Public API::
 
@@ -10,7 +12,8 @@ Public API::
 
 Adding a metric is one file in this folder plus the :func:`metric` decorator: every module of this package is
 discovered (``pkgutil``) and imported here, which registers it. The decorator checks the function's signature
-against its ``kind`` (a :class:`CurveMetric` or a :class:`LocalisationMetric`) and its declared parameters.
+against its ``kind`` (a :class:`CurveMetric`, :class:`ProbeMetric`, :class:`RerunMetric`, :class:`LocalisationMetric`
+or :class:`MapMetric`) and its declared parameters.
 """
 
 import importlib
@@ -28,8 +31,17 @@ from .registry import (
     CurveMetricSpec,
     LocalisationMetric,
     LocalisationMetricSpec,
+    MapMetric,
+    MapMetricSpec,
     MetricSpec,
+    Outputs,
     Plan,
+    Probe,
+    ProbeMetric,
+    ProbeMetricSpec,
+    Rerun,
+    RerunMetric,
+    RerunMetricSpec,
     get_curve_metric,
     get_localisation_metric,
     get_metric,
@@ -41,7 +53,9 @@ from .sets import SAMPLE_BOXES, Item, parse_boxes, read_zip, sample_items, summa
 from .stability import REFERENCES, Stability, reference_param, reference_stability
 
 __all__ = ["CENTRE", "EDGES", "METRICS", "RANDOM", "REFERENCES", "Curve", "CurveMetric", "CurveMetricSpec", "Item",
-           "LocalisationMetric", "LocalisationMetricSpec", "MetricSpec", "Plan", "Report", "SAMPLE_BOXES", "Stability",
+           "LocalisationMetric", "LocalisationMetricSpec", "MapMetric", "MapMetricSpec", "MetricSpec", "Outputs", "Plan",
+           "Probe", "ProbeMetric", "ProbeMetricSpec", "Report", "Rerun", "RerunMetric", "RerunMetricSpec",
+           "SAMPLE_BOXES", "Stability",
            "auc", "box_region", "box_share", "evaluate", "get_curve_metric", "get_localisation_metric",
            "get_metric", "list_metrics", "mask_region", "metric", "order_of", "parse_boxes", "read_zip",
            "reference_maps", "reference_param", "reference_stability", "rows_csv", "sample_items", "summarise"]

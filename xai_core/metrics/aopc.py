@@ -47,6 +47,7 @@ REF = ("Samek, Binder, Montavon, Lapuschkin & Müller 2017, 'Evaluating the Visu
 
 
 @metric("aopc_morf", title="AOPC, most relevant first", short="AOPC MoRF", order=30, kind="curve", better="higher",
+        passes="regions + 1 forward passes",
         summary="Mean drop of the class probability as the most relevant regions are perturbed first.",
         reference=REF, params=PARAMS)
 def aopc_morf(model: ModelSpec, x: torch.Tensor, m: torch.Tensor, *, patch: int = 16, steps: int = 25,
@@ -56,6 +57,7 @@ def aopc_morf(model: ModelSpec, x: torch.Tensor, m: torch.Tensor, *, patch: int 
 
 
 @metric("aopc_lerf", title="AOPC, least relevant first", short="AOPC LeRF", order=40, kind="curve", better="lower",
+        passes="regions + 1 forward passes",
         summary="Mean drop of the class probability as the least relevant regions are perturbed first.",
         reference=REF, params=PARAMS)
 def aopc_lerf(model: ModelSpec, x: torch.Tensor, m: torch.Tensor, *, patch: int = 16, steps: int = 25,

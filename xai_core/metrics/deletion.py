@@ -25,6 +25,7 @@ def auc(xs: np.ndarray, ys: np.ndarray) -> float:
 
 
 @metric("deletion", order=10, title="Deletion AUC", short="Deletion AUC", kind="curve", better="lower",
+        passes="steps + 1 forward passes",
         summary="Class probability as the most relevant pixels are removed first; area under that curve.",
         reference="Petsiuk, Das & Saenko 2018, 'RISE: Randomized Input Sampling for Explanation of Black-box "
                   "Models', BMVC. arXiv:1806.07421",

@@ -1,4 +1,5 @@
-"""Run the chosen metrics for several maps of one image: all perturbation curves in one batched pass."""
+"""Run the chosen metrics for several maps of one image: all perturbation curves in one batched pass, all probes in
+another, the re-runs of each map's explainer, then the model-free metrics (localisation, map)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,34 @@ import csv
 import io
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 import torch
 
-from ..engine import scores
-from ..errors import ExplainerError
+from ..errors import Cancelled, ExplainerError
+from ..images import load_sample, sample_names
 from ..models.spec import ModelSpec
-from ..types import Box, Progress
+from ..request import ExplainRequest
+from ..types import Progress
 from ..workbench import Workbench, as_workbench
-from .registry import CurveMetricSpec, LocalisationMetricSpec, Plan, get_metric, list_metrics
+from .regions import box_region, box_share, mask_region
+from .registry import (
+    CurveMetricSpec,
+    LocalisationMetricSpec,
+    MapMetricSpec,
+    MetricSpec,
+    ProbeMetricSpec,
+    RerunMetricSpec,
+    get_metric,
+    list_metrics,
+)
+from .scoring import classified_pool, make_rerun, run_plans, run_probes
+from .values import Plan
+
+__all__ = ["Curve", "Report", "box_region", "box_share", "evaluate", "localise", "mask_region", "rows_csv"]
 
 
 @dataclass
@@ -42,6 +59,7 @@ class Report:
     passes: int
     plans: dict[tuple[str, str], Plan] = field(default_factory=dict, repr=False)
     model: ModelSpec | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # why a value is missing (NaN), one sentence each
 
     def image_at(self, map_name: str, metric_id: str, step: int) -> np.ndarray:
         """The model input of curve ``metric_id`` of ``map_name`` at ``step``, as an RGB uint8 image."""
@@ -93,48 +111,22 @@ def rows_csv(rows: list[dict[str, object]]) -> str:
     return buf.getvalue()
 
 
-def box_region(shape: tuple[int, int], box: Box) -> np.ndarray:
-    """A boolean mask of ``shape`` (H, W) for the box (x0, y0, x1, y1) in pixels, clipped to the image."""
-    h, w = shape
-    x0, y0, x1, y1 = box
-    x0, x1 = sorted((int(round(x0)), int(round(x1))))
-    y0, y1 = sorted((int(round(y0)), int(round(y1))))
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        raise ExplainerError(f"The box ({box[0]:.0f}, {box[1]:.0f}) – ({box[2]:.0f}, {box[3]:.0f}) is empty or outside "
-                             f"the {w}×{h} image; draw it on the image or correct the numbers.")
-    out = np.zeros((h, w), dtype=bool)
-    out[y0:y1, x0:x1] = True
-    return out
-
-
-def box_share(shape: tuple[int, int], box: Box) -> float:
-    """The share of the image (H, W) that the box covers after clipping and rounding to pixels (0..1): the
-    relevance mass a map spread evenly would put there. The one meaning of "box share" in the library."""
-    return float(box_region(shape, box).mean())
-
-
-def mask_region(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """An uploaded mask (any uint8 image: non-black = object) resized to ``shape`` (H, W) with nearest neighbours."""
-    grey = mask if mask.ndim == 2 else mask.max(axis=2)
-    out = cv2.resize((grey > 127).astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-    if not out.any():
-        raise ExplainerError("The mask is empty: mark the object in white (or any bright colour) on black.")
-    return out
-
-
 def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np.ndarray], target: int | None = None, *,
              metrics: list[str] | None = None, params: dict[str, dict] | None = None, region: np.ndarray | None = None,
-             seed: int = 0, progress: Progress | None = None) -> Report:
-    """Score every map in ``maps`` (name → float map at the image's resolution) on ``metrics``.
+             seed: int = 0, progress: Progress | None = None, requests: dict[str, ExplainRequest] | None = None,
+             pool: Sequence[np.ndarray] | None = None) -> Report:
+    """Score every map in ``maps`` (name → float map at the image's resolution) on ``metrics`` (default: the metrics
+    whose spec says ``default``).
 
-    Curve metrics run as one batched call of the engine over all maps (inference mode, OOM back-off,
-    progress, stoppable); localisation metrics need ``region`` (a boolean mask, e.g. from :func:`box_region`)
-    and are skipped without one. The model runs inside the Workbench's session (its lock and run options).
+    Curve metrics run as one batched call of the engine over all maps, probe metrics as another (inference mode, OOM
+    back-off, progress, stoppable); rerun metrics explain new inputs with ``requests[name]``, the request that made
+    map ``name`` (a map without one, e.g. a reference map, gets NaN and a note), drawing other images from ``pool``
+    (RGB uint8; default: the bundled samples); localisation metrics need ``region`` (a boolean mask, e.g. from
+    :func:`box_region`) and are skipped without one; map metrics need nothing. Everything runs inside the Workbench's
+    session (its lock and run options).
     """
-    ids = metrics or [m.id for m in list_metrics()]
+    ids = metrics or [m.id for m in list_metrics() if m.default]
     specs = [get_metric(i) for i in ids]
-    curve_specs = [s for s in specs if isinstance(s, CurveMetricSpec)]
     params = params or {}
     for s in specs:  # a mistyped parameter is an error before any model call, not after the curves
         s.resolve(params.get(s.id))
@@ -144,45 +136,83 @@ def evaluate(model: ModelSpec | Workbench, image: np.ndarray, maps: dict[str, np
             raise ExplainerError(f"The map {name!r} is {m.shape[1]}×{m.shape[0]} but the image is {w}×{h}.")
     t0 = time.perf_counter()
     wb = as_workbench(model)
+    of = {k: [s for s in specs if s.kind == k] for k in ("curve", "probe", "rerun", "map")}
+    steps = [k for k in ("curve", "probe", "rerun") if of[k]]
+    values: dict[str, dict[str, float]] = {name: {} for name in maps}
+    curves: dict[tuple[str, str], Curve] = {}
+    notes: list[str] = []
     with wb.session() as model:
         x, tgt, _ = wb.prepare(image, target)
         ih, iw = model.input_size
-        plans: dict[tuple[str, str], Plan] = {}
-        for name, m in maps.items():
-            small = torch.from_numpy(cv2.resize(np.nan_to_num(m).astype(np.float32), (iw, ih),
-                                                interpolation=cv2.INTER_AREA)).to(x.device)
-            for c in curve_specs:
-                plans[(name, c.id)] = c.plan(model, x, small, seed=seed, params=params.get(c.id))
-        probs_of = _run_plans(model, list(plans.values()), tgt, progress)
-    values: dict[str, dict[str, float]] = {name: {} for name in maps}
-    curves: dict[tuple[str, str], Curve] = {}
-    for (name, mid), p in plans.items():
-        ys = probs_of.pop(0)
-        curves[(name, mid)] = Curve(p.xs, ys, p.summarise(p.xs, ys), p.x_label)
-        values[name][mid] = curves[(name, mid)].value
-    report = Report(tgt, model.label(tgt), list(maps), [c.id for c in curve_specs], values, curves,
-                    time.perf_counter() - t0, sum(len(p.counts) for p in plans.values()), plans, model)
+        small = {name: torch.from_numpy(cv2.resize(np.nan_to_num(m).astype(np.float32), (iw, ih),
+                                                   interpolation=cv2.INTER_AREA)).to(x.device) for name, m in maps.items()}
+        plans = {(n, c.id): c.plan(model, x, small[n], seed=seed, params=params.get(c.id))
+                 for n in maps for c in of["curve"] if isinstance(c, CurveMetricSpec)}
+        for (name, mid), p, ys in zip(plans, plans.values(), run_plans(model, list(plans.values()), tgt,
+                                                                        _part(progress, steps, "curve")), strict=True):
+            curves[(name, mid)] = Curve(p.xs, ys, p.summarise(p.xs, ys), p.x_label)
+            values[name][mid] = curves[(name, mid)].value
+        probes = {(n, p.id): p.probe(model, x, small[n], seed=seed, params=params.get(p.id))
+                  for n in maps for p in of["probe"] if isinstance(p, ProbeMetricSpec)}
+        outs, probed = run_probes(model, x, [(n, p) for (n, _), p in probes.items()], tgt, _part(progress, steps, "probe"))
+        for ((name, mid), pr), o in zip(probes.items(), outs, strict=True):
+            values[name][mid] = float(pr.summarise(o))
+            if pr.xs is not None:
+                curves[(name, mid)] = Curve(pr.xs, o.probability, values[name][mid], pr.x_label)
+            notes += _notes(name, mid, pr.notes)
+        _reruns(wb, x, tgt, small, of["rerun"], params, seed, requests or {}, pool, values, notes,
+                _part(progress, steps, "rerun"))
+    for s in of["map"]:
+        if isinstance(s, MapMetricSpec):
+            for name in maps:
+                values[name][s.id] = s.score(small[name].cpu().numpy(), params.get(s.id))
+    ran = [s.id for s in specs if s.kind != "localisation"]
+    report = Report(tgt, model.label(tgt), list(maps), ran, values, curves, time.perf_counter() - t0,
+                    sum(len(p.counts) for p in plans.values()) + probed, plans, model,
+                    notes)
     loc = [s.id for s in specs if isinstance(s, LocalisationMetricSpec)]
     return report.with_region(maps, region, loc, params) if region is not None and loc else report
 
 
-def _run_plans(model: ModelSpec, plans: list[Plan], target: int, progress: Progress | None) -> list[np.ndarray]:
-    """Class probabilities of every step of every plan, in one engine call."""
-    if not plans:
-        return []
-    ranks = torch.stack([p.rank for p in plans])
-    starts = torch.cat([p.start for p in plans])
-    fills = torch.cat([p.fill for p in plans])
-    which = torch.cat([torch.full((len(p.counts),), i) for i, p in enumerate(plans)]).to(ranks.device)
-    counts = torch.tensor([c for p in plans for c in p.counts], device=ranks.device)
+def _reruns(wb: Workbench, x: torch.Tensor, tgt: int, small: dict[str, torch.Tensor], specs: list[MetricSpec],
+            params: dict[str, dict], seed: int, requests: dict[str, ExplainRequest], pool: Sequence[np.ndarray] | None,
+            values: dict[str, dict[str, float]], notes: list[str], progress: Progress | None) -> None:
+    """The rerun metrics of every map that has the request that made it (the others get NaN and a note)."""
+    todo = [(n, s) for n in small for s in specs if isinstance(s, RerunMetricSpec)]
+    model = wb.model
+    missing: dict[str, list[str]] = {}
 
-    def make(a: int, b: int) -> torch.Tensor:
-        pi = which[a:b]
-        hidden = ranks[pi] < counts[a:b, None, None]
-        return torch.where(hidden[:, None], fills[pi], starts[pi]).contiguous(memory_format=torch.channels_last)
+    others = (classified_pool(wb, lambda: [load_sample(n) for n in sample_names()], keep="bundled samples")
+              if pool is None else classified_pool(wb, lambda: list(pool)))
 
-    targets = torch.full((len(counts),), target, device=ranks.device)
-    out = scores(model.module, len(counts), make, targets, probabilities=True, progress=progress,
-                 desc="perturbed inputs").cpu().numpy()
-    split = np.cumsum([len(p.counts) for p in plans])[:-1]
-    return list(np.split(out, split))
+    for i, (name, s) in enumerate(todo):
+        if progress is not None:
+            progress(i / len(todo), f"{s.short or s.title}: re-running the explainer of {name}")
+        if name not in requests:
+            values[name][s.id] = math.nan
+            missing.setdefault(s.short or s.title, []).append(name)
+            continue
+        rerun = make_rerun(wb, x, tgt, requests[name], others)
+        try:
+            values[name][s.id] = s.score(model, x, small[name], rerun, seed=seed, params=params.get(s.id))
+        except Cancelled:
+            raise
+        except ExplainerError as e:
+            values[name][s.id] = math.nan
+            notes.append(f"{name}: {s.short or s.title} could not re-run the explainer ({e})")
+        notes += _notes(name, s.id, rerun.notes)
+    notes += [f"{title} re-runs the explainer that made a map: not possible for {', '.join(names)} (no value)."
+              for title, names in missing.items()]
+
+
+def _notes(name: str, metric_id: str, notes: list[str]) -> list[str]:
+    spec = get_metric(metric_id)
+    return [f"{name}: {spec.short or spec.title}: {n}" for n in notes]
+
+
+def _part(progress: Progress | None, steps: list[str], step: str) -> Progress | None:
+    """``progress`` for one of the evaluation's steps, mapped to its share of the whole."""
+    if progress is None or step not in steps:
+        return progress
+    i, n = steps.index(step), len(steps)
+    return lambda f, text: progress((i + f) / n, text)

@@ -11,6 +11,7 @@ from .registry import Plan, metric, order_of
 
 
 @metric("insertion", order=20, title="Insertion AUC", short="Insertion AUC", kind="curve", better="higher",
+        passes="steps + 1 forward passes",
         summary="Class probability as the most relevant pixels are put back into a blurred image; area under it.",
         reference="Petsiuk, Das & Saenko 2018, 'RISE: Randomized Input Sampling for Explanation of Black-box "
                   "Models', BMVC. arXiv:1806.07421",

@@ -25,7 +25,7 @@ def binarise(m: np.ndarray, threshold: str, level: float) -> np.ndarray:
     return (e >= cut) & (e > 0)
 
 
-@metric("iou", title="IoU with the region", short="IoU", order=60, kind="localisation", better="higher",
+@metric("iou", title="IoU with the region", short="IoU", order=60, kind="localisation", better="higher", passes="none",
         summary="Intersection over union of the thresholded map and the annotated region.",
         reference="Zhou, Khosla, Lapedriza, Oliva & Torralba 2016, 'Learning Deep Features for Discriminative "
                   "Localization', CVPR (the 20%-of-max threshold). arXiv:1512.04150",
@@ -41,7 +41,7 @@ def iou(m: np.ndarray, region: np.ndarray, *, threshold: str = "fraction_of_max"
 
 
 @metric("relevance_mass", title="Relevance mass in the region", short="Mass in region", order=70, kind="localisation",
-        better="higher", summary="Share of the positive relevance that falls inside the annotated region.",
+        better="higher", passes="none", summary="Share of the positive relevance that falls inside the annotated region.",
         reference="Arras, Osman & Samek 2022, 'CLEVR-XAI: A benchmark dataset for the ground truth evaluation of "
                   "neural network explanations', Information Fusion. arXiv:2003.07258")
 def relevance_mass(m: np.ndarray, region: np.ndarray) -> float:

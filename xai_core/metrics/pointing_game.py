@@ -10,6 +10,7 @@ from .registry import metric
 
 
 @metric("pointing_game", order=50, title="Pointing game", short="Pointing hit", kind="localisation", better="higher",
+        passes="none",
         summary="1 if the map's maximum lies in the annotated region (within a tolerance), else 0.",
         reference="Zhang, Bargal, Lin, Brandt, Shen & Sclaroff 2016/2018, 'Top-down Neural Attention by Excitation "
                   "Backprop', ECCV / IJCV. arXiv:1608.00507",

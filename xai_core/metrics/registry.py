@@ -1,19 +1,23 @@
 """Metric registry: adding an evaluation is one file in ``xai_core/metrics/`` and one decorator.
 
-Two kinds of metric, each with its own typed call signature (a :class:`CurveMetric` or a
-:class:`LocalisationMetric`) and spec type:
+Five kinds of metric, each with its own typed call signature (a protocol below), spec type and value (:mod:`.values`):
 
-* ``curve`` metrics (deletion, insertion, AOPC) take ``(model, x, small_map, *, seed, **declared params)`` and
-  return a :class:`Plan`: an order in which pixels of the model input are replaced, how many at each step, what
-  they start as and what replaces them. The evaluator runs every plan of every map in one batched
-  :func:`engine.scores` call, through :meth:`CurveMetricSpec.plan`.
-* ``localisation`` metrics (pointing game, IoU, relevance mass) take ``(heatmap, region, **declared params)`` and
-  return a float: functions of the map and an annotated region (a box or a mask) at the image's own resolution;
-  they need no model. Called through :meth:`LocalisationMetricSpec.score`.
+* ``curve`` (deletion, insertion, AOPC): ``(model, x, small_map, *, seed, **params) -> Plan``, an order in which
+  pixels are replaced; every plan of every map runs in one batched :func:`engine.scores` call.
+* ``probe`` (ROAD, faithfulness correlation, infidelity, Average Drop/Increase, PIC): ``(model, x, small_map, *, seed,
+  **params) -> Probe``, any model inputs built from the map and a summary of the model's outputs on them; every probe
+  of every map runs in one batched engine loop.
+* ``rerun`` (sensitivity-max, Focus): ``(model, x, small_map, rerun, *, seed, **params) -> float``, metrics that run
+  the map's explainer again on new inputs through :class:`~.values.Rerun` (the Workbench, the same request).
+* ``localisation`` (pointing game, IoU, relevance mass): ``(heatmap, region, **params) -> float`` at the image's
+  resolution against an annotated box or mask; no model.
+* ``map`` (sparseness, complexity): ``(small_map, **params) -> float``, a property of the map alone at the model's
+  input size (so images of different sizes compare); no model.
 
-A spec checks its function's signature against its kind and its declared parameters when it is made
-(:func:`check_signature`): a curve metric written with a localisation signature, a ``**kwargs`` catch-all, or a
-keyword the metric does not declare is refused at import, and mypy refuses the first at type-check time.
+``x`` is the normalised input [1, 3, H, W], ``small_map`` the map resized to it [H, W]. A spec checks its function's
+signature against its kind and its declared parameters when it is made (:func:`check_signature`): a metric written
+with another kind's signature, a ``**kwargs`` catch-all, or an undeclared keyword is refused at import, and mypy
+refuses the first at type-check time. Every metric states its direction, paper, what it needs and its passes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import torch
@@ -30,53 +34,27 @@ from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registries import Parameterised, Registry
 from ..types import ParamSpec as Param
+from .protocols import CurveMetric, LocalisationMetric, MapMetric, P, ProbeMetric, RerunMetric
 from .signature import check_signature
+from .values import Outputs, Plan, Probe, Rerun
 
 __all__ = ["METRICS", "Better", "CurveMetric", "CurveMetricSpec", "LocalisationMetric", "LocalisationMetricSpec",
-           "MetricKind", "MetricSpec", "Plan", "get_curve_metric", "get_localisation_metric", "get_metric",
-           "list_metrics", "metric", "order_of"]
+           "MapMetric", "MapMetricSpec", "MetricKind", "MetricSpec", "Outputs", "Plan", "Probe", "ProbeMetric",
+           "ProbeMetricSpec", "Rerun", "RerunMetric", "RerunMetricSpec", "get_curve_metric", "get_localisation_metric",
+           "get_metric", "list_metrics", "metric", "order_of"]
 
 Better = Literal["higher", "lower"]
-MetricKind = Literal["curve", "localisation"]
-P = ParamSpec("P")
-
-
-@dataclass
-class Plan:
-    """A perturbation curve of one map: input ``k`` is ``where(rank < counts[k], fill, start)``.
-
-    ``rank`` orders the model-input pixels ([H, W], 0 = first replaced); ``start`` and ``fill`` are
-    normalised inputs [1, 3, H, W]. ``summarise(xs, probs)`` turns the probabilities into the metric's
-    value; ``xs`` is the curve's x axis (fraction of pixels, or regions perturbed).
-    """
-
-    rank: torch.Tensor
-    counts: list[int]
-    start: torch.Tensor
-    fill: torch.Tensor
-    xs: np.ndarray
-    summarise: Callable[[np.ndarray, np.ndarray], float]
-    x_label: str = "fraction of pixels"
-
-
-class CurveMetric(Protocol[P]):
-    """``fn(model, x, small_map, *, seed, **declared params) -> Plan``: ``x`` the normalised input [1, 3, H, W],
-    ``small_map`` the map resized to the model's input [H, W]. ``P`` is the function's own keyword parameters
-    (``seed`` among them: checked at registration, as PEP 612 allows no keyword-only parameter beside ``P``)."""
-
-    def __call__(self, model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, /,
-                 *args: P.args, **params: P.kwargs) -> Plan: ...
-
-
-class LocalisationMetric(Protocol[P]):
-    """``fn(heatmap, region, **declared params) -> float``: the map and a boolean region, both at the image's size."""
-
-    def __call__(self, heatmap: np.ndarray, region: np.ndarray, /, *args: P.args, **params: P.kwargs) -> float: ...
+MetricKind = Literal["curve", "localisation", "probe", "rerun", "map"]
+NEEDS = {"curve": "the model", "probe": "the model", "rerun": "the model and the explainer (re-run)",
+         "localisation": "a box or mask of the object", "map": "the map alone"}
 
 
 @dataclass(frozen=True)
 class MetricSpec(Parameterised):
-    """What every metric declares; the kind-specific subclasses add the typed function and the call."""
+    """What every metric declares; the kind-specific subclasses add the typed function and the call. ``passes``:
+    model passes per map and image, as text (e.g. ``steps + 1 forward passes``); ``needs``: anything beyond its
+    kind's needs (:attr:`requires` says all of it); ``default``: chosen unless the user picks (False for the slow
+    ones: ROAD's imputations, PIC, the re-running metrics)."""
 
     id: str
     title: str
@@ -86,6 +64,9 @@ class MetricSpec(Parameterised):
     params: tuple[Param, ...] = field(default_factory=tuple)
     short: str = ""
     order: int = 100
+    passes: str = ""
+    needs: str = ""
+    default: bool = True
     kind: ClassVar[MetricKind]
     error = ExplainerError  # raised for a bad parameter (a class attribute, not a field)
 
@@ -95,19 +76,24 @@ class MetricSpec(Parameterised):
             raise ValueError(f"metric {self.id} needs a docstring with its paper reference")
         check_signature(self.id, self.kind, fn, self.params)
 
+    def __post_init__(self) -> None:
+        self._check(getattr(self, "fn"))  # noqa: B009 - each kind's subclass declares its typed fn
+
     @property
     def column(self) -> str:
         """Table header with the direction stated, e.g. ``Deletion AUC ↓``."""
         return f"{self.short or self.title} {'↑' if self.better == 'higher' else '↓'}"
+
+    @property
+    def requires(self) -> str:
+        """What the metric needs, in words: its kind's needs and its own (e.g. Focus's other images)."""
+        return NEEDS[self.kind] + (f"; {self.needs}" if self.needs else "")
 
 
 @dataclass(frozen=True)
 class CurveMetricSpec(MetricSpec):
     fn: CurveMetric[...] = field(kw_only=True)
     kind: ClassVar[MetricKind] = "curve"
-
-    def __post_init__(self) -> None:
-        self._check(self.fn)
 
     def plan(self, model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, *, seed: int,
              params: Mapping[str, Any] | None = None) -> Plan:
@@ -116,44 +102,95 @@ class CurveMetricSpec(MetricSpec):
 
 
 @dataclass(frozen=True)
+class ProbeMetricSpec(MetricSpec):
+    fn: ProbeMetric[...] = field(kw_only=True)
+    kind: ClassVar[MetricKind] = "probe"
+
+    def probe(self, model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, *, seed: int,
+              params: Mapping[str, Any] | None = None) -> Probe:
+        """The metric's model inputs and summary for one map, with ``params`` validated."""
+        return self.fn(model, x, small_map, seed=seed, **self.resolve(params))
+
+
+@dataclass(frozen=True)
+class RerunMetricSpec(MetricSpec):
+    fn: RerunMetric[...] = field(kw_only=True)
+    kind: ClassVar[MetricKind] = "rerun"
+
+    def score(self, model: ModelSpec, x: torch.Tensor, small_map: torch.Tensor, rerun: Rerun, *, seed: int,
+              params: Mapping[str, Any] | None = None) -> float:
+        """The metric of one map whose explainer ``rerun`` runs again, with ``params`` validated."""
+        return float(self.fn(model, x, small_map, rerun, seed=seed, **self.resolve(params)))
+
+
+@dataclass(frozen=True)
 class LocalisationMetricSpec(MetricSpec):
     fn: LocalisationMetric[...] = field(kw_only=True)
     kind: ClassVar[MetricKind] = "localisation"
-
-    def __post_init__(self) -> None:
-        self._check(self.fn)
 
     def score(self, heatmap: np.ndarray, region: np.ndarray, params: Mapping[str, Any] | None = None) -> float:
         """The metric of ``heatmap`` against the boolean ``region`` (same shape), with ``params`` validated."""
         return float(self.fn(heatmap, region, **self.resolve(params)))
 
 
+@dataclass(frozen=True)
+class MapMetricSpec(MetricSpec):
+    fn: MapMetric[...] = field(kw_only=True)
+    kind: ClassVar[MetricKind] = "map"
+
+    def score(self, small_map: np.ndarray, params: Mapping[str, Any] | None = None) -> float:
+        """The metric of the map alone (at the model's input size), with ``params`` validated."""
+        return float(self.fn(small_map, **self.resolve(params)))
+
+
+AnySpec = CurveMetricSpec | ProbeMetricSpec | RerunMetricSpec | LocalisationMetricSpec | MapMetricSpec
 METRICS: Registry[MetricSpec] = Registry("metric", ExplainerError)
-SPEC_OF: dict[str, type[CurveMetricSpec] | type[LocalisationMetricSpec]] = {
-    "curve": CurveMetricSpec, "localisation": LocalisationMetricSpec}
+SPEC_OF: dict[str, type[AnySpec]] = {"curve": CurveMetricSpec, "probe": ProbeMetricSpec, "rerun": RerunMetricSpec,
+                                     "localisation": LocalisationMetricSpec, "map": MapMetricSpec}
 
 
 @overload
 def metric(id: str, *, title: str, kind: Literal["curve"], better: Better, summary: str, reference: str,
-           params: tuple[Param, ...] = (), short: str = "", order: int = 100
-           ) -> Callable[[CurveMetric[P]], CurveMetric[P]]: ...
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "", needs: str = "",
+           default: bool = True) -> Callable[[CurveMetric[P]], CurveMetric[P]]: ...
+
+
+@overload
+def metric(id: str, *, title: str, kind: Literal["probe"], better: Better, summary: str, reference: str,
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "", needs: str = "",
+           default: bool = True) -> Callable[[ProbeMetric[P]], ProbeMetric[P]]: ...
+
+
+@overload
+def metric(id: str, *, title: str, kind: Literal["rerun"], better: Better, summary: str, reference: str,
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "", needs: str = "",
+           default: bool = True) -> Callable[[RerunMetric[P]], RerunMetric[P]]: ...
 
 
 @overload
 def metric(id: str, *, title: str, kind: Literal["localisation"], better: Better, summary: str, reference: str,
-           params: tuple[Param, ...] = (), short: str = "", order: int = 100
-           ) -> Callable[[LocalisationMetric[P]], LocalisationMetric[P]]: ...
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "", needs: str = "",
+           default: bool = True) -> Callable[[LocalisationMetric[P]], LocalisationMetric[P]]: ...
+
+
+@overload
+def metric(id: str, *, title: str, kind: Literal["map"], better: Better, summary: str, reference: str,
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "", needs: str = "",
+           default: bool = True) -> Callable[[MapMetric[P]], MapMetric[P]]: ...
 
 
 def metric(id: str, *, title: str, kind: MetricKind, better: Better, summary: str, reference: str,
-           params: tuple[Param, ...] = (), short: str = "", order: int = 100) -> Callable[[Any], Any]:
-    """Register a metric function of ``kind`` (see the module docstring for the two signatures) in :data:`METRICS`;
-    ``order`` sorts tables. The function is returned unchanged."""
+           params: tuple[Param, ...] = (), short: str = "", order: int = 100, passes: str = "",
+           needs: str = "", default: bool = True) -> Callable[[Any], Any]:
+    """Register a metric function of ``kind`` (see the module docstring for the signatures) in :data:`METRICS`;
+    ``order`` sorts tables, ``passes`` states its model passes per map, ``needs`` what it needs beyond its kind's,
+    ``default`` whether menus and :func:`evaluate` choose it unless told. The function is returned unchanged."""
     if kind not in SPEC_OF:
         raise ValueError(f"metric {id}: kind must be one of {', '.join(SPEC_OF)}, not {kind!r}")
 
     def deco(fn: Any) -> Any:
-        METRICS.add(SPEC_OF[kind](id, title, better, summary, reference, tuple(params), short, order, fn=fn))
+        METRICS.add(SPEC_OF[kind](id, title, better, summary, reference, tuple(params), short, order, passes, needs,
+                                  default, fn=fn))
         return fn
 
     return deco
@@ -170,12 +207,12 @@ def get_metric(id: str) -> MetricSpec:
 
 
 def get_curve_metric(id: str) -> CurveMetricSpec:
-    """The curve metric ``id`` (typed); a localisation metric is an :class:`ExplainerError`."""
+    """The curve metric ``id`` (typed); another kind is an :class:`ExplainerError`."""
     return _of_kind(id, CurveMetricSpec)
 
 
 def get_localisation_metric(id: str) -> LocalisationMetricSpec:
-    """The localisation metric ``id`` (typed); a curve metric is an :class:`ExplainerError`."""
+    """The localisation metric ``id`` (typed); another kind is an :class:`ExplainerError`."""
     return _of_kind(id, LocalisationMetricSpec)
 
 

@@ -1,11 +1,11 @@
 """The registration-time check of a metric function's signature against its kind and its declared parameters.
 
-A curve metric is ``fn(model, x, small_map, *, seed, <declared params>) -> Plan``, a localisation metric
-``fn(heatmap, region, *, <declared params>) -> float``. Refused, with a :class:`TypeError` that says what to write:
-the other kind's positional arguments, ``*args`` or a ``**kwargs`` catch-all (a mistyped parameter would be silently
-swallowed), a keyword that is not a declared :class:`ParamSpec` (no widget could set it) or a declared one the
-function does not take, a keyword default that differs from the declared default, and a return annotation that is
-not the kind's (``Plan`` or ``float``).
+The kinds' signatures are in :data:`SIGNATURES` (e.g. a curve metric is ``fn(model, x, small_map, *, seed, <declared
+params>) -> Plan``, a localisation metric ``fn(heatmap, region, *, <declared params>) -> float``). Refused, with a
+:class:`TypeError` that says what to write: another kind's positional arguments, ``*args`` or a ``**kwargs`` catch-all
+(a mistyped parameter would be silently swallowed), a keyword that is not a declared :class:`ParamSpec` (no widget
+could set it) or a declared one the function does not take, a keyword default that differs from the declared
+default, and a return annotation that is not the kind's (``Plan``, ``Probe`` or ``float``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ from typing import Any
 
 from ..types import ParamSpec
 
-POSITIONAL = {"curve": ("model", "x", "small_map"), "localisation": ("heatmap", "region")}
-RETURNS = {"curve": "Plan", "localisation": "float"}
+POSITIONAL = {"curve": ("model", "x", "small_map"), "probe": ("model", "x", "small_map"),
+              "rerun": ("model", "x", "small_map", "rerun"), "localisation": ("heatmap", "region"),
+              "map": ("small_map",)}
+RETURNS = {"curve": "Plan", "probe": "Probe", "rerun": "float", "localisation": "float", "map": "float"}
 SIGNATURES = {"curve": "fn(model, x, small_map, *, seed, **declared params) -> Plan",
-              "localisation": "fn(heatmap, region, **declared params) -> float"}
-FIXED_KEYWORDS = {"curve": {"seed"}, "localisation": set()}
+              "probe": "fn(model, x, small_map, *, seed, **declared params) -> Probe",
+              "rerun": "fn(model, x, small_map, rerun, *, seed, **declared params) -> float",
+              "localisation": "fn(heatmap, region, **declared params) -> float",
+              "map": "fn(small_map, **declared params) -> float"}
+FIXED_KEYWORDS = {"curve": {"seed"}, "probe": {"seed"}, "rerun": {"seed"}, "localisation": set(), "map": set()}
 
 
 def check_signature(id: str, kind: str, fn: Callable[..., Any], params: tuple[ParamSpec, ...]) -> None:
@@ -32,8 +37,9 @@ def check_signature(id: str, kind: str, fn: Callable[..., Any], params: tuple[Pa
         raise TypeError(f"{where} takes *args or **kwargs: name each parameter, so a mistyped one is an error.")
     positional = [a for a in args if a.kind in (a.POSITIONAL_ONLY, a.POSITIONAL_OR_KEYWORD)]
     if len(positional) != len(POSITIONAL[kind]) or any(a.default is not a.empty for a in positional):
-        other = next((k for k, names in POSITIONAL.items() if k != kind and len(names) == len(positional)), None)
-        looks = f"; it has the signature of a {other} metric" if other else ""
+        others = [k for k, names in POSITIONAL.items() if k != kind and names == tuple(a.name for a in positional)]
+        others = others or [k for k, names in POSITIONAL.items() if k != kind and len(names) == len(positional)]
+        looks = f"; it has the signature of a {' or '.join(others)} metric" if others else ""
         raise TypeError(f"{where} takes the positional arguments ({', '.join(a.name for a in positional)}){looks}. "
                         f"Positional arguments must be ({', '.join(POSITIONAL[kind])}), without defaults.")
     keywords = {a.name: a for a in args if a.kind == a.KEYWORD_ONLY}
