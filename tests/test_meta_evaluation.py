@@ -4,12 +4,15 @@ matrices (float64); the shared model is never changed; a seed gives the same res
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from xai_core import Cancelled, ExplainerError, RunOptions, Workbench, get_explainer, lab, metrics
+from xai_core.jobs import Job
 from xai_core.metrics import meta_stats
 from xai_core.metrics import registry as metric_registry
 from xai_core.metrics.deletion import auc, fractions
@@ -250,3 +253,31 @@ def test_the_panel_runs_the_job_and_shows_the_verdicts() -> None:
     assert not at.exception and len(at.dataframe) == 1
     assert [v.metric for v in job.result.verdicts] == ["insertion", "relevance_mass"]
     assert job.result.explainers == (get_explainer("gradient").title, metrics.RANDOM, metrics.EDGES)
+
+
+def test_the_evaluate_page_offers_the_meta_evaluation_and_greys_a_failing_metric_in_its_ranking(run) -> None:
+    """Evaluate's set tab carries the meta-evaluation panel; once a meta-evaluation has run in the session, the
+    single-image ranking greys the columns of the metrics that failed and says why (AppTest of the whole app)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui import evaluation_meta
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300)
+    at.run()
+    at.session_state["eval_explainers"] = ["gradient"]
+    at.session_state["eval_metrics"] = ["insertion"]
+    at.switch_page("views/evaluate.py").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert any("Which metrics can be trusted" in s.value for s in at.subheader)
+    ctx = at.session_state["xai_context"]
+    _model, _before, report = run  # a finished meta-evaluation in which insertion fails (made so below)
+    failed = [dataclasses.replace(v, passed=False, reason="it hardly reacts to disruptive noise") if v.metric ==
+              "insertion" else v for v in report.verdicts]
+
+    finished = dataclasses.replace(report, verdicts=tuple(failed))
+    at.session_state[evaluation_meta._key(ctx)] = Job(lambda _progress: finished, "meta-evaluation").start().wait(30)
+    at.run()
+    assert not at.exception
+    assert any("Insertion AUC ↑ is greyed: it hardly reacts" in c.value for c in at.caption)

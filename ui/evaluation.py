@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import xai_core as xc
-from ui import services, widgets
+from ui import evaluation_meta, services, widgets
 from ui.figures import fit
 from xai_core import metrics, render
 
@@ -127,10 +127,14 @@ def explainer_titles() -> dict[str, str]:
     return {s.id: s.title for s in xc.list_explainers()}
 
 
-def show_report(report: metrics.Report, references: set[str], image_name: str) -> None:
-    """The ranking table, a verdict against the edge detector, curves with a step slider, and downloads."""
+def show_report(report: metrics.Report, references: set[str], image_name: str, meta: Any = None) -> None:
+    """The ranking table, a verdict against the edge detector, curves with a step slider, and downloads; ``meta``:
+    the session's last metric meta-evaluation (its failing metrics' columns are greyed, each with its sentence)."""
     rows = ranking(report, references)
     table = pd_table(rows, report)
+    failing = evaluation_meta.failing(meta) if meta is not None else {}
+    if failing:
+        table = evaluation_meta.grey(table, meta)
     st.subheader(f"Ranking for “{report.class_name}”")
     st.caption(f"{report.passes} perturbed inputs in {report.seconds:.1f} s · ↑ higher is better, ↓ lower is better · "
                "best value per column in green; rows sorted by their mean rank over the metrics. "
@@ -140,6 +144,9 @@ def show_report(report: metrics.Report, references: set[str], image_name: str) -
         st.warning(line, icon="📰")
     for note in report.notes:  # why a value is missing: one line each
         st.caption(f"ℹ️ {note}")
+    for column, why in failing.items():
+        if column in table.data.columns:
+            st.caption(f"⚠️ {column} is greyed: {why} (meta-evaluation on the set tab)")
     st.download_button("⬇️ Download the table (CSV)", report.csv(), file_name=f"evaluation-{image_name}.csv",
                        mime="text/csv", key="eval_csv")
     curve_ids = [m for m in report.metrics if (report.maps[0], m) in report.curves] if report.maps else []

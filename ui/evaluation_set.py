@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import xai_core as xc
-from ui import services, widgets
+from ui import evaluation_meta, services, widgets
 from ui.state import Context
 from xai_core import batch, metrics
 
@@ -64,6 +64,8 @@ def render(ctx: Context, default_explainers: list[str], params: dict[str, dict],
     result = st.session_state.get(RESULT)
     if result and result[0] == (ctx.model_key, ctx.options.result_key):
         _show(result[1], result[2])
+    # MetaQuantus-style check of the metrics themselves on this set (its own job; greys out the ones that fail)
+    evaluation_meta.panel(ctx, items, chosen, chosen_metrics, params, metric_params, references=refs)
 
 
 def _show(rows: list[dict[str, Any]], fails: list[str]) -> None:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import xai_core as xc
-from ui import escape, evaluation_set, maps, report_button, services, state, widgets
+from ui import escape, evaluation_meta, evaluation_set, maps, report_button, services, state, widgets
 from ui import evaluation as ev
 from ui.errors import report as report_error
 from xai_core import metrics
@@ -120,7 +120,7 @@ with one:
         st.stop()
     bar.clear()
     stop_slot.empty()
-    ev.show_report(report, set(refs), image_name=ctx.image_name)
+    ev.show_report(report, set(refs), image_name=ctx.image_name, meta=evaluation_meta.latest(ctx))
     region_key = services.bytes_digest(region.tobytes()) if region is not None else None
     report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key), region=region,
                                       region_kind=mode.lower())
