@@ -6,7 +6,7 @@
     data = lab.make_dataset(200, seed=1)  # images, labels, tagged, masks, tag_boxes
 """
 
-from . import influence, model_manipulation, roar
+from . import influence, model_manipulation, road, roar
 from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
 from .data_randomisation import map_similarity, shuffled_label_model
 from .influence import helpfulness
@@ -25,4 +25,4 @@ from .spray import SprayResult, spray
 
 __all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "SprayResult", "accuracy", "add_tag", "as_spec", "helpfulness",
            "influence", "load_lab_model", "make_dataset", "map_similarity", "maps_for", "model_manipulation",
-           "pointing_on_tag_and_object", "roar", "shortcut_report", "shuffled_label_model", "spray", "to_tensor", "train"]
+           "pointing_on_tag_and_object", "road", "roar", "shortcut_report", "shuffled_label_model", "spray", "to_tensor", "train"]
