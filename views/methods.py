@@ -38,6 +38,8 @@ for s in specs:
 for m in metrics.list_metrics():
     with scores.expander(f"**{m.title}** · {m.kind}, {m.better} is better"):
         st.markdown(m.summary)
+        st.markdown(f"Needs {m.requires} · cost per map: {m.passes} · " + ("on by default" if m.default else
+                                                                    "pick it in Evaluate's metric settings"))
         st.markdown(f"📄 {m.reference}")
         if m.id in QUANTUS:
             st.markdown(f"**vs Quantus 0.6:** {QUANTUS[m.id]}")
