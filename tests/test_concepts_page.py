@@ -227,6 +227,13 @@ def test_uploaded_zip_of_twelve_images_gives_concept_bars_on_the_bundled_model()
     assert at.session_state["concepts_job"].result.set.key.startswith("zip:")  # keyed on the zip's content digest
     keys = {b.key for b in at.button}
     assert "concepts_clarc_job_start" in keys and "concepts_aclarc_job_start" not in keys  # A-ClArC: the lab CNN's only
+    at.button(key="concepts_clarc_job_start").click().run()  # P-ClArC on an ImageNet model: the carton rise too
+    _finish(at, "concepts_clarc_job")
+    assert not at.error, [e.value for e in at.error]
+    numbers = list(at.dataframe[-1].value["number"])
+    assert numbers[0].startswith("p(") and "ImageNet-W: p(carton) × with the watermark (median of 7 samples)" in numbers
+    rise = at.dataframe[-1].value.set_index("number").loc["ImageNet-W: samples whose p(carton) the watermark raises"]
+    assert rise["before"] == "7/7"  # measured in the lab: the watermark raises p(carton) on 7 of 7 samples
 
 
 def test_hostile_zips_are_one_sentence_each():

@@ -10,10 +10,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from xai_core import concepts
+from xai_core import concepts, images
+from xai_core.lab import imagenet_w
 
 from . import escape, jobs, services
 from .concepts_data import Found, Progress, is_lab
@@ -39,6 +41,20 @@ def _pct(v: float) -> str:
     return "n/a" if math.isnan(v) else f"{v:.0%}"
 
 
+def carton_rows(wb: Any, samples: dict[str, Any], layer: str, direction: Any) -> Rows:
+    """ImageNet-W (Li et al., CVPR 2023) on the samples, before and with ``direction`` projected out at ``layer``: how
+    much the watermark multiplies p(carton) (median over the samples) and on how many samples it raises it."""
+    before = imagenet_w.carton_shift(wb, samples)
+    with concepts.projected(wb, layer, direction):
+        after = imagenet_w.carton_shift(wb, samples)
+    rise = [float(np.median([s.ratio for s in shifts])) for shifts in (before, after)]
+    count = [sum(s.ratio > 1 for s in shifts) for shifts in (before, after)]
+    return [{"number": f"ImageNet-W: p(carton) × with the watermark (median of {len(samples)} samples)",
+             "before": f"×{rise[0]:.2g}", "after P-ClArC": f"×{rise[1]:.2g}", "change": ""},
+            {"number": "ImageNet-W: samples whose p(carton) the watermark raises", "before": f"{count[0]}/{len(samples)}",
+             "after P-ClArC": f"{count[1]}/{len(samples)}", "change": ""}]
+
+
 def _pts(before: float, after: float) -> str:
     return "" if math.isnan(before) or math.isnan(after) else f"{(after - before) * 100:+.0f} pts"
 
@@ -48,6 +64,7 @@ def clarc_job(ctx: Context, found: Found, index: int, sig: tuple) -> Callable[[P
     wb, store, image, lab_model = ctx.workbench, services.store(), ctx.image, is_lab(ctx)
     concept = next(c for c in found.discovery.concepts if c.index == index)
     layer, target = found.discovery.layer, found.discovery.target
+    samples = {} if lab_model else {name: services.sample(name)[0] for name in images.sample_names()}
 
     def run(progress: Progress) -> tuple[tuple, Rows]:
         hit = store.get(sig)
@@ -67,6 +84,9 @@ def clarc_job(ctx: Context, found: Found, index: int, sig: tuple) -> Callable[[P
                      "after P-ClArC": f"{after[target]:.1%}", "change": f"{(after[target] - before[target]) * 100:+.1f} pts"},
                     {"number": "top-1 class on this image", "before": label(int(before.argmax())),
                      "after P-ClArC": label(int(after.argmax())), "change": ""}]
+            if wb.model.num_classes == 1000:  # an ImageNet-1k model: the ImageNet-W watermark's carton rise too
+                progress(0.5, "the ImageNet-W watermark on the samples, before and with the concept removed")
+                rows += carton_rows(wb, samples, layer, concept.direction)
         result = (sig, rows)
         store.put(sig, result)
         return result
