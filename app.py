@@ -5,6 +5,9 @@ The sidebar (model, image, run options: ``ui/sidebar.py``) is drawn here on ever
 uploaded image included) survives every page change. Checked in Chromium with Streamlit 1.67. (Drawn
 *before* ``st.navigation``, the same widgets lost their state on the second run.)
 
+A participant's study link (``?study=CODE``) is the exception: the navigation holds only the study page, hidden,
+and no sidebar is drawn (views/study_take.py: the task and nothing else; no model is loaded for it).
+
 Any exception a page raises ends here: the visitor sees one ``st.error`` sentence, the traceback goes
 to the server log only (``client.showErrorDetails`` is off in ``.streamlit/config.toml``).
 
@@ -17,9 +20,13 @@ import streamlit as st
 
 from ui import callbacks, errors, memory, sidebar
 
-st.set_page_config(page_title="XAI Explorer", page_icon="🔬", layout="wide", initial_sidebar_state="expanded")
+participant = bool(st.query_params.get("study"))  # a participant's study link: the task only (see above)
+TAKE = "views/study_take.py"
+st.set_page_config(page_title="Study" if participant else "XAI Explorer", page_icon="🔬",
+                   layout="centered" if participant else "wide",
+                   initial_sidebar_state="collapsed" if participant else "expanded")
 
-page = st.navigation({
+PAGES = {
     "Explore": [st.Page("views/explain.py", title="Explain", icon="🔥", default=True),
                 st.Page("views/evaluate.py", title="Evaluate", icon="📏"),
                 st.Page("views/sanity.py", title="Sanity checks", icon="🧪"),
@@ -28,9 +35,18 @@ page = st.navigation({
                 st.Page("views/runs.py", title="Runs", icon="🗂️")],
     "Learn": [st.Page("views/methods.py", title="Methods", icon="📚"),
               st.Page("views/learn.py", title="Learn", icon="🎓")],
-})
+    "Study": [st.Page("views/study_design.py", title="Design a study", icon="🧑‍🔬", url_path="study_design"),
+              st.Page("views/study_results.py", title="Study results", icon="📊", url_path="study_results"),
+              st.Page(TAKE, title="Take a study", url_path="take", visibility="hidden")],
+}
+if participant:  # /take and / (the default page's address) both open the study
+    page = st.navigation([st.Page(TAKE, title="Study", url_path="study", default=True),
+                          st.Page(TAKE, title="Study", url_path="take")], position="hidden")
+else:
+    page = st.navigation(PAGES)
 try:
-    sidebar.render()
+    if not participant:
+        sidebar.render()
     callbacks.show()  # a widget callback that failed before this run left one sentence (ui/callbacks.py)
     page.run()
 except Exception as err:  # noqa: BLE001 - the boundary: st.stop()/st.rerun() are BaseExceptions and pass through

@@ -131,6 +131,16 @@ def concept_report(model: ModelSpec, class_name: str, layer: str, method: str, e
                       settings={"class": class_name, "layer": layer, "importance": method, **(settings or {})})
 
 
+def study_report(name: str, design: dict[str, Any], tables: list[tuple[str, list[dict[str, Any]]]], *,
+                 model: dict[str, str] | None = None, seed: int = 0) -> ReportData:
+    """A human study's report (the Study results page, ``xai_core.study``): the design as its settings (task,
+    conditions, layout, items, attention checks and the exclusion rule, the tests used), then ``tables`` (per
+    condition, comparisons, per item, balance). Participants appear by join order only; free-text answers are left
+    out. ``name`` and every cell are a designer's or participant's text: escaped like the rest of the report."""
+    return ReportData(f"Human study: {name}", model or {"model": str(design.get("model", "not recorded"))}, [],
+                      tables=tables, settings=design, seeds={"assignment, items and bootstrap": seed})
+
+
 def curve_charts(curves: dict[tuple[str, str], Any], y_label: str = "class probability") -> list[Chart]:
     """Charts from a metrics report's ``curves`` ((map, metric) -> curve with ``xs``, ``probs``, ``value``,
     ``x_label``): one chart per metric, one line per map, the metric's value in the legend. For the Evaluate page:
