@@ -192,7 +192,7 @@ def _score(wb: Workbench, it: Decoded, got: dict[int, tuple[dict, np.ndarray]], 
         if curves or region is not None:  # localisation alone without a region: nothing to score, no forward
             try:
                 report = evaluate(wb, it.image, {**maps, **extra}, target, metrics=list(work.metrics), params=params,
-                                  region=region, seed=seed)
+                                  region=region, seed=seed, requests={str(r_i): work.requests[r_i] for r_i in idx})
                 values, seconds = report.values, report.seconds / (len(maps) + len(extra))
             except Cancelled:
                 raise
