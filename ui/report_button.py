@@ -45,15 +45,22 @@ def explanation_downloads(ctx, image: np.ndarray, digest: str, results: list[tup
     a, b = st.columns(2)
     with a:
         report_download(data, "download_report", f"xai-report-{digest[:8]}.html",
-                        ("explain", ctx.model_key, digest, ctx.options.result_key, keys, alpha, cmap))
+                        ("explain", ctx.model_key, digest, ctx.options.result_key, keys, alpha, cmap,
+                         tuple(e.refinement.stopped if e.refinement else "" for e in explanations)))
     meta = {"model": ctx.model_key, "image": ctx.image_name, "digest": digest,
             "maps": {e.title: {"method": e.method, "target": e.target, "params": e.params,
-                               "seed": e.request.seed if e.request else 0} for e in explanations}}
-    npz = services.memo(("npz", ctx.model_key, digest, ctx.options.result_key, keys),
-                        lambda: report.maps_npz({e.title: np.asarray(e.map) for e in explanations}, meta))
+                               "seed": e.request.seed if e.request else 0,
+                               **({"refinement": e.refinement.stopped or e.refinement.text,
+                                   "uncertainty": e.refinement.uncertainty} if e.refinement else {})}
+                     for e in explanations}}
+    stops = tuple(e.refinement.stopped if e.refinement else "" for e in explanations)
+    npz = services.memo(("npz", ctx.model_key, digest, ctx.options.result_key, keys, stops),
+                        lambda: report.maps_npz({e.title: np.asarray(e.map) for e in explanations}, meta,
+                                                {e.title: e.uncertainty for e in explanations}))
     b.download_button("⬇️ Raw maps (.npz)", npz, file_name=f"xai-maps-{digest[:8]}.npz",
                       mime="application/octet-stream", key="download_npz",
-                      help="float32 maps at the image's size, one array per explainer, and their settings in 'meta'.")
+                      help="float32 maps at the image's size, one array per explainer (and '<name>__uncertainty' for "
+                           "maps that carry one), and their settings in 'meta'.")
 
 
 def evaluation_download(ctx, image: np.ndarray, maps: dict[str, np.ndarray], result, memo_key: tuple,  # noqa: ANN001

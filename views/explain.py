@@ -1,15 +1,16 @@
-"""Explain page: top-5 predictions, pick a class and several explainers, compare heatmaps side by side; pin a result
-and compare, present full screen, copy a link to the view, download a report or the raw maps."""
+"""Explain page: top-5 predictions, pick a class and several explainers, compare heatmaps side by side (refining
+explainers' maps sharpen in place, with their uncertainty on demand); pin a result and compare, present full screen,
+copy a link to the view, download a report or the raw maps."""
 
 import streamlit as st
 
 import xai_core as xc
-from ui import cards, escape, figures, links, maps, pins, present, report_button, services, state, widgets
+from ui import anytime_view, cards, escape, figures, links, maps, pins, present, report_button, services, state, widgets
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
 # What the visitor picked here survives a visit to another page (Streamlit drops the state of undrawn widgets).
-KEPT = ("explainers", "seed", "alpha", "cmap", "ncols", "edit_kind", "edit_x", "edit_y")
+KEPT = ("explainers", "seed", "alpha", "cmap", "ncols", "edit_kind", "edit_x", "edit_y", "anytime_stop", "uncertainty")
 ctx = state.current()
 model = ctx.model
 if links.adopt_view(model.id):  # a copied link: its explainers, parameters and seed become the widgets' values
@@ -51,6 +52,11 @@ with controls:
             cmap = c2.selectbox("Colour map (unsigned maps)", list(render.COLORMAPS), key="cmap")
             ncols = c1.slider("Maps per row", 1, 5, 3, key="ncols")
             seed = int(c2.number_input("Seed (stochastic methods)", 0, 2**31 - 1, key="seed"))
+            auto_stop = c1.toggle("Stop when stable", True, key="anytime_stop",
+                                  help="Maps that refine (RISE, LIME, SmoothGrad, …) stop once successive refinements "
+                                       f"agree: {anytime_view.RULE.text()}.")
+            uncertainty = c2.toggle("Show uncertainty", False, key="uncertainty",
+                                    help="Hatch the pixels whose place in the top 10% the map's uncertainty leaves open.")
             st.caption("Signed maps (Input × Gradient, Integrated Gradients, CAM) use blue for negative and red for "
                        "positive evidence.")
     params = {}
@@ -75,40 +81,22 @@ else:
     st.divider()
 requests = {m: xc.ExplainRequest.make(m, target, params[m], seed) for m in chosen}
 signature = (ctx.model_key, digest, ctx.options.result_key, tuple(r.key for r in requests.values()))
-pending = [specs[m].title for m in chosen if not services.is_cached(ctx.model_key, digest, ctx.workbench, requests[m])]
+pending = [specs[m].title for m in chosen if not anytime_view.is_cached(ctx, digest, requests[m], auto_stop)]
 stop_slot = st.empty()
 may_compute = maps.stop_control(signature, pending, stop_slot)
+look = anytime_view.Look(alpha, cmap, ncols, presenting, auto_stop, uncertainty)
 results: list[tuple[str, xc.Explanation]] = []
 cols = st.columns(ncols)
 for i, mid in enumerate(chosen):
     spec = specs[mid]
     with cols[i % ncols]:
-        if not may_compute and spec.title in pending:
-            st.caption(f"**{spec.title}**: stopped")
+        e = anytime_view.draw(ctx, digest, image, requests[mid], look, stopped=not may_compute and spec.title in pending)
+        if e is None:
             continue
-        slot = st.empty()
-        bar = widgets.LazyProgress(slot, spec.title)
-        try:
-            e = services.explanation(ctx.model_key, digest, ctx.workbench, image, requests[mid], progress=bar)
-        except xc.XaiError as err:
-            bar.clear()
-            st.error(f"**{spec.title}**: {err}")
-            continue
-        except Exception as err:  # noqa: BLE001 - one failing method must not take the page down
-            bar.clear()
-            st.error(f"**{spec.title}** failed unexpectedly ({type(err).__name__}: {err}). The other maps are unaffected.")
-            continue
-        bar.clear()
-        key = ("fig", ctx.model_key, digest, ctx.options.result_key, requests[mid].key, alpha, cmap)
-        fig = services.memo(key, lambda e=e, spec=spec: figures.heatmap(image, e.map, e.signed, alpha=alpha,
-                                                                          cmap=cmap, title=spec.title))
-        st.plotly_chart(present.enlarge(fig, image.shape, ncols) if presenting else fig, width="stretch", key=f"map:{mid}",
-                        config={"displayModeBar": False})
-        st.caption(maps.facts(e), help=spec.reference)
         with st.popover("📇 Saliency card"):
             cards.show(spec)
         if not presenting:
-            maps.panels(e, image, key)
+            maps.panels(e, image, anytime_view.store_key(ctx, digest, requests[mid], auto_stop))
         results.append((spec.title, e))
 
 stop_slot.empty()
@@ -123,7 +111,8 @@ if results:
                        figures.overlay_small(image, e.map, e.signed, alpha=alpha, cmap=cmap, side=512)) for t, e in results]
             return render.grid_png(figures.fit(image, 512), panels, cols=min(len(panels) + 1, 4))
 
-        gkey = ("grid", ctx.model_key, digest, ctx.options.result_key, tuple(e.request.key for _, e in results), alpha, cmap)
+        gkey = ("grid", ctx.model_key, digest, ctx.options.result_key, alpha, cmap,
+                tuple((e.request.key, e.refinement and e.refinement.stopped) for _, e in results))
         st.download_button("⬇️ Download the grid as PNG", services.memo(gkey, grid), file_name=f"xai-{digest[:8]}.png",
                            mime="image/png", key="download_grid")
         report_button.explanation_downloads(ctx, image, digest, results, alpha, cmap, {"class": model.label(target),

@@ -16,18 +16,21 @@ declared names, one value per sample), ``reports_logits`` (its first forward pas
 resolves ``TOP1`` targets and returns that pass's logits, so no separate forward is needed), ``signed_if`` (for a
 method whose sign depends on its parameters: ``signed_if(resolved params) -> bool``), ``applies`` (optional
 ``applies(model) -> str | None``: ``None`` when the method can run on that model, else the sentence that says why
-not, read by the capability matrix shown when a model loads; without it a method is taken to apply).
+not, read by the capability matrix shown when a model loads; without it a method is taken to apply), ``steps``
+(a refining explainer's generator of any-time maps, see :mod:`anytime`: the function's own arguments plus
+``previews``; :meth:`ExplainerSpec.stream` runs it, and the registered function must be its last result).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from . import anytime
 from .errors import ExplainerError
 from .registries import Parameterised, Registry
 from .result import Attribution, ExplainerResult
@@ -75,6 +78,7 @@ class ExplainerSpec(Parameterised):
     per_channel: bool = False  # fn returns an Attribution; the map is its reduction (parameter 'reduction')
     signed_if: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
     applies: Callable[[ModelSpec], str | None] | None = field(default=None, repr=False)
+    steps: Callable[..., Iterator[ExplainerResult | Attribution]] | None = field(default=None, repr=False)
     run_args: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +88,15 @@ class ExplainerSpec(Parameterised):
         if len(set(names)) != len(names):
             raise ValueError(f"explainer {self.id!r} declares a diagnostic twice")
         object.__setattr__(self, "run_args", _checked_signature(self))
+        if self.steps is not None:
+            mine, theirs = _keywords(self.fn) | {"previews"}, _keywords(self.steps)
+            if mine != theirs:
+                raise ValueError(f"explainer {self.id!r}: its steps take {sorted(theirs)}, not {sorted(mine)}")
+
+    @property
+    def refines(self) -> bool:
+        """Whether the method yields successive any-time maps (:meth:`stream`), each with its uncertainty."""
+        return self.steps is not None
 
     def passes(self, params: dict[str, Any] | None = None, input_size: tuple[int, int] = (224, 224)) -> float:
         """Forward + backward passes per sample with ``params`` (defaults filled in); ``math.inf`` if unknown."""
@@ -116,6 +129,33 @@ class ExplainerSpec(Parameterised):
         how = resolved.pop(REDUCTION)
         att = self._attribution(model, x, target, progress, seed, resolved)
         return att.reduced(reduce_channels(att.values, how))
+
+    def stream(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor | int, *,
+               progress: Progress | None = None, seed: int = 0, stop: anytime.StopRule | None = None,
+               **params: Any) -> Iterator[ExplainerResult]:
+        """Successive results of a refining explainer (one input at a time gets previews; see :mod:`anytime`), the
+        last equal to :meth:`run`'s unless ``stop`` ended the stream early; a method that does not refine yields
+        :meth:`run`'s result alone. Close the generator (or exhaust it) to release what it holds."""
+        if self.steps is None:
+            yield self.run(model, x, target, progress=progress, seed=seed, **params)
+            return
+        resolved = self.resolve(params)
+        how = resolved.pop(REDUCTION) if self.per_channel else None
+        x, target = _placed(model, x, target)
+        given = {"progress": progress, "seed": seed}
+        steps = self.steps(model, x, target, **resolved, **{k: given[k] for k in self.run_args}, previews=True)
+
+        def checked() -> Iterator[ExplainerResult]:
+            with anytime.closed(steps):
+                for out in steps:
+                    if how is None and isinstance(out, ExplainerResult):
+                        yield self._checked(out, out.maps, 3, len(x))
+                    elif how is not None and isinstance(out, Attribution):
+                        yield self._checked(out, out.values, 4, len(x)).reduced(reduce_channels(out.values, how))
+                    else:
+                        raise ValueError(f"explainer {self.id!r} yielded {type(out).__name__}")
+
+        yield from anytime.refine(checked(), stop)
 
     def attribute(self, model: ModelSpec, x: torch.Tensor, target: torch.Tensor | int, *,
                   progress: Progress | None = None, seed: int = 0, **params: Any) -> Attribution:
@@ -160,12 +200,18 @@ class ExplainerSpec(Parameterised):
             raise ValueError(f"explainer {self.id!r}: diagnostics {', '.join(short)} need one value per input ({n})")
         if self.reports_logits and (out.logits is None or len(out.logits) != n):
             raise ValueError(f"explainer {self.id!r} declares reports_logits but returned no logits for its input")
+        if out.uncertainty is not None and tuple(out.uncertainty.shape) != (n, *values.shape[-2:]):
+            raise ValueError(f"explainer {self.id!r} returned an uncertainty of shape {tuple(out.uncertainty.shape)}")
         return out
 
 
 def _placed(model: ModelSpec, x: torch.Tensor, target: torch.Tensor | int) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.to(model.device)  # callers may build inputs on the CPU for a GPU model
     return x, torch.as_tensor(target, device=x.device).view(-1)
+
+
+def _keywords(fn: Callable[..., Any]) -> set[str]:
+    return {n for n, p in inspect.signature(fn).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def _checked_signature(spec: ExplainerSpec) -> tuple[str, ...]:

@@ -85,9 +85,10 @@ def provenance(model: ModelSpec) -> dict[str, str]:
 
 def explanation_report(model: ModelSpec, image: np.ndarray, image_name: str, explanations: list[Explanation], *,
                        alpha: float = 0.55, cmap: str = "inferno", settings: dict[str, Any] | None = None) -> ReportData:
-    """A report of the Explain page: the image, each map's overlay and its settings and seed."""
+    """A report of the Explain page: the image, each map's overlay and its settings and seed; for a refining
+    explainer's map also its uncertainty (a picture, what it is, its range) and what the map is made of."""
     pictures = [Picture(f"Input: {image_name}", to_png(image))]
-    seeds, params = {}, {}
+    seeds, params, refined = {}, {}, {}
     for e in explanations:
         pictures.append(Picture(e.title, to_png(overlay(image, e.map, e.signed, alpha=alpha, cmap=cmap)),
                                 f"class {e.class_name} (#{e.target}), p = {e.probability:.1%}, {e.seconds:.2f} s, "
@@ -95,9 +96,16 @@ def explanation_report(model: ModelSpec, image: np.ndarray, image_name: str, exp
                                 f"[{float(e.map.min()):.3g}, {float(e.map.max()):.3g}]"))
         seeds[e.title] = e.request.seed if e.request is not None else 0
         params[e.title] = e.params
+        if e.refinement is not None:
+            refined[e.title] = e.refinement.stopped or e.refinement.text
+        if e.uncertainty is not None and e.refinement is not None:
+            pictures.append(Picture(f"{e.title}: uncertainty", to_png(overlay(image, e.uncertainty, False, alpha=alpha)),
+                                    f"{e.refinement.uncertainty}; per pixel, in the map's units: mean "
+                                    f"{float(e.uncertainty.mean()):.3g}, max {float(e.uncertainty.max()):.3g}"))
+    extra = {"refinement": refined} if refined else {}
     return ReportData(f"Explanations of {image_name}", provenance(model), pictures,
                       settings={"image": image_name, "overlay opacity": alpha, "colour map": cmap,
-                                "parameters": params, **(settings or {})}, seeds=seeds)
+                                "parameters": params, **extra, **(settings or {})}, seeds=seeds)
 
 
 @dataclass
@@ -236,13 +244,18 @@ def build_html(data: ReportData, plotly_js: str = "") -> str:
             f"<h2>Model</h2>{_dl(data.model)}<h2>Versions</h2>{_dl(versions())}</body></html>")
 
 
-def maps_npz(maps: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> bytes:
-    """Raw maps (float32, the image's size) in one compressed ``.npz``; ``meta`` goes in as JSON text (``meta``)."""
+def maps_npz(maps: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
+             uncertainty: dict[str, np.ndarray] | None = None) -> bytes:
+    """Raw maps (float32, the image's size) in one compressed ``.npz``; ``meta`` goes in as JSON text (``meta``).
+    ``uncertainty`` (keyed like ``maps``): a map's per-pixel uncertainty, stored as ``<map's array>__uncertainty``."""
     buf = io.BytesIO()
     arrays: dict[str, np.ndarray] = {}
     for i, (k, v) in enumerate(maps.items()):
         name = _npz_name(k, i)
-        arrays[name if name not in arrays and name not in ("meta", "allow_pickle") else f"{name}_{i}"] = np.asarray(v, np.float32)
+        name = name if name not in arrays and name not in ("meta", "allow_pickle") else f"{name}_{i}"
+        arrays[name] = np.asarray(v, np.float32)
+        if uncertainty is not None and uncertainty.get(k) is not None:
+            arrays[f"{name}__uncertainty"] = np.asarray(uncertainty[k], np.float32)
     # numpy's stub types **kwds as if a key could be its allow_pickle flag; the names above never are.
     np.savez_compressed(buf, **arrays, meta=np.array(json.dumps(meta or {}, default=str)))  # type: ignore[arg-type]
     return buf.getvalue()

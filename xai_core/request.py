@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import ExplainerError
 from .registry import ExplainerSpec, get_explainer
+from .result import Refinement
 from .types import DiagnosticValue
 
 
@@ -81,7 +82,9 @@ class Explanation:
     """One heatmap for one image: ``map`` is float32 with the image's height and width.
 
     ``diagnostics`` holds what the explainer reported, each value with the declaration that says how to show it
-    (see :class:`~xai_core.types.Diagnostic`), in declaration order.
+    (see :class:`~xai_core.types.Diagnostic`), in declaration order. A refining explainer's map also has its
+    per-pixel ``uncertainty`` (float32, the map's shape; what it is: ``refinement.uncertainty``) and its
+    ``refinement`` (what the map is made of, why its stream stopped early).
     """
 
     method: str
@@ -95,6 +98,8 @@ class Explanation:
     params: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, DiagnosticValue] = field(default_factory=dict)
     request: ExplainRequest | None = None
+    uncertainty: np.ndarray | None = None
+    refinement: Refinement | None = None
 
     def value(self, name: str, default: Any = None) -> Any:
         """The reported value of diagnostic ``name`` (``default`` when the explainer did not report it)."""

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from . import anytime
 from . import options as run_options
 from .engine import logits, logits_of
 from .errors import ExplainerError
@@ -29,7 +30,7 @@ from .models.spec import ModelSpec
 from .options import RunOptions
 from .registry import ExplainerSpec
 from .request import ExplainRequest, Explanation, Prediction
-from .result import TOP1
+from .result import TOP1, Refinement
 from .types import DiagnosticValue, Progress
 
 T = TypeVar("T")
@@ -47,13 +48,15 @@ class Prepared:
 class BatchRun:
     """Maps of one explainer for a batch (model input size, float32 on the CPU), with the classes explained, the
     class probabilities from the same run and the diagnostics the explainer declares (name -> one value per item,
-    in declaration order)."""
+    in declaration order); a refining explainer's per-pixel uncertainty (like the maps) and its refinement."""
 
     maps: torch.Tensor
     targets: list[int]
     probabilities: torch.Tensor
     diagnostics: dict[str, list]
     seconds: float
+    uncertainty: torch.Tensor | None = None
+    refinement: Refinement | None = None
 
     def diagnostics_of(self, spec: ExplainerSpec, i: int) -> dict[str, DiagnosticValue]:
         """Item ``i``'s diagnostics, each with its declaration (``spec`` is the explainer that made this run)."""
@@ -145,35 +148,50 @@ class Workbench:
         top-1 class). Explainers that report their first forward (``reports_logits``) decide top-1 targets; for the
         others one separate forward comes first when a top-1 class is asked for. The probabilities come from the
         logits the explainer returns, and from a separate forward only when it returns none."""
+        return anytime.last(self._runs(x, targets, request, progress, stream=False))
+
+    def _runs(self, x: torch.Tensor, targets: list[int | None], request: ExplainRequest, progress: Progress | None, *,
+              stream: bool, stop: anytime.StopRule | None = None) -> Iterator[BatchRun]:
+        """THE pipeline behind :meth:`explain_tensor` (one run) and :meth:`explain_stream` (each refinement): holds the
+        model's lock until it is exhausted or closed; ``seconds`` counts computing time only, not the caller's."""
         spec = request.spec
         if len(targets) != len(x):
             raise ExplainerError(f"{len(targets)} targets for {len(x)} inputs: give one class (or None) per input.")
         with self.session() as model:
             x = x.to(model.device)
             wanted = [TOP1 if t is None else self._check_target(t) for t in targets]
-            z = None
+            z0 = None
             if not spec.reports_logits and TOP1 in wanted:
-                z = logits(model.module, x)
-                wanted = [int(z[i].argmax()) if t == TOP1 else t for i, t in enumerate(wanted)]
-            t0 = time.perf_counter()
-            result = spec.run(model, x, torch.tensor(wanted, device=x.device), progress=progress, seed=request.seed,
-                              **request.kwargs)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - t0
-            if result.logits is not None:
-                z = result.logits
-            elif z is None:
-                z = logits(model.module, x)
-            target = result.target
-            if bool((target < 0).any()):
-                raise ExplainerError(f"{spec.title} did not resolve the top-1 class; give the class to explain.")
+                z0 = logits(model.module, x)
+                wanted = [int(z0[i].argmax()) if t == TOP1 else t for i, t in enumerate(wanted)]
+            target = torch.tensor(wanted, device=x.device)
+            kw = {"progress": progress, "seed": request.seed, **request.kwargs}
+            seconds, t0 = 0.0, time.perf_counter()
+            results = spec.stream(model, x, target, stop=stop, **kw) if stream else iter([spec.run(model, x, target, **kw)])
+            with anytime.closed(results):
+                for result in results:
+                    if x.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    seconds += time.perf_counter() - t0
+                    if result.logits is not None:
+                        z = result.logits
+                    else:
+                        z0 = z = logits(model.module, x) if z0 is None else z0
+                    if bool((result.target < 0).any()):
+                        raise ExplainerError(f"{spec.title} did not resolve the top-1 class; give the class to explain.")
+                    yield self._batch_run(spec, result, z, seconds)
+                    t0 = time.perf_counter()
+
+    @staticmethod
+    def _batch_run(spec: ExplainerSpec, result: Any, z: torch.Tensor, seconds: float) -> BatchRun:
         maps = result.maps.detach().float().cpu()
         if not torch.isfinite(maps).all():
             raise ExplainerError(f"{spec.title} produced NaN or infinite values for this input; "
                                  "try other parameters or another method.")
         diagnostics = {d.name: list(result.diagnostics[d.name]) for d in spec.diagnostics if d.name in result.diagnostics}
-        return BatchRun(maps, [int(t) for t in target.tolist()], torch.softmax(z.float(), 1).cpu(), diagnostics, seconds)
+        unc = None if result.uncertainty is None else result.uncertainty.detach().float().cpu()
+        return BatchRun(maps, [int(t) for t in result.target.tolist()], torch.softmax(z.float(), 1).cpu(), diagnostics,
+                        seconds, unc, result.refinement)
 
     def explain(self, image: np.ndarray, request: ExplainRequest | str, *,
                 progress: Progress | None = None) -> Explanation:
@@ -181,17 +199,35 @@ class Workbench:
         if isinstance(request, str):
             request = ExplainRequest.make(request)
         image = _check_image(image)
-        spec = request.spec
         with self.session() as model:
             run = self.explain_tensor(model.preprocess(image), [request.target], request, progress=progress)
-        h, w = image.shape[:2]
+        return self._explanation(image, request, run)
+
+    def explain_stream(self, image: np.ndarray, request: ExplainRequest | str, *, stop: anytime.StopRule | None = None,
+                       progress: Progress | None = None) -> Iterator[Explanation]:
+        """Successive explanations of a refining explainer (:mod:`anytime`: any-time maps, each with its uncertainty),
+        the last equal to :meth:`explain`'s unless ``stop`` ended the stream early (its ``refinement.stopped`` says
+        why); other explainers yield :meth:`explain`'s alone. The model's lock is held until the generator is
+        exhausted or closed: use ``with contextlib.closing(wb.explain_stream(...)) as maps:``."""
+        if isinstance(request, str):
+            request = ExplainRequest.make(request)
+        image = _check_image(image)
+        with self.session() as model, anytime.closed(self._runs(model.preprocess(image), [request.target], request,
+                                                                progress, stream=True, stop=stop)) as runs:
+            for run in runs:
+                yield self._explanation(image, request, run)
+
+    def _explanation(self, image: np.ndarray, request: ExplainRequest, run: BatchRun) -> Explanation:
+        spec, (h, w) = request.spec, image.shape[:2]
         full = cv2.resize(run.maps[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        unc = None if run.uncertainty is None else \
+            cv2.resize(run.uncertainty[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         tgt = run.targets[0]
         params = request.kwargs
-        return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=model.label(tgt),
+        return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=self._model.label(tgt),
                            probability=float(run.probabilities[0, tgt]), seconds=run.seconds,
                            signed=spec.signed_for(params), params=params, diagnostics=run.diagnostics_of(spec, 0),
-                           request=request)
+                           request=request, uncertainty=unc, refinement=run.refinement)
 
     def _check_target(self, target: int) -> int:
         t = int(target)

@@ -39,15 +39,19 @@ BOX = ("box_x0", "box_y0", "box_x1", "box_y1")
 @dataclass
 class ChunkResult:
     """Rows (one per item × explainer × seed, in that order, then the item's reference maps if any), ``maps[i]`` for
-    ``rows[i]`` (None for a failed item or a reference map) and one thumbnail per file item (``thumbs[key]``)."""
+    ``rows[i]`` (None for a failed item or a reference map), ``uncertainty[i]`` for the rows whose explainer reports
+    a per-pixel uncertainty (a refining explainer, :mod:`xai_core.anytime`) and one thumbnail per file item
+    (``thumbs[key]``)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     maps: list[np.ndarray | None] = field(default_factory=list)
     thumbs: dict[str, np.ndarray] = field(default_factory=dict)
+    uncertainty: dict[int, np.ndarray] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        return {"rows": json.dumps(self.rows), "maps": _npz({str(i): m.astype(np.float16) for i, m in enumerate(self.maps)
-                                                        if m is not None}),
+        arrays = {str(i): m.astype(np.float16) for i, m in enumerate(self.maps) if m is not None}
+        arrays.update({f"u{i}": u.astype(np.float16) for i, u in self.uncertainty.items()})
+        return {"rows": json.dumps(self.rows), "maps": _npz(arrays),
                 "thumbs": _npz({str(i): t for i, t in enumerate(self.thumbs.values())}),
                 "thumb_keys": json.dumps(list(self.thumbs))}
 
@@ -56,9 +60,10 @@ class ChunkResult:
         rows = json.loads(rec["rows"])
         with np.load(io.BytesIO(rec["maps"])) as z:
             maps = [z[str(i)] if str(i) in z.files else None for i in range(len(rows))]
+            unc = {i: z[f"u{i}"] for i in range(len(rows)) if f"u{i}" in z.files}
         with np.load(io.BytesIO(rec["thumbs"])) as z:
             thumbs = {k: z[str(i)] for i, k in enumerate(json.loads(rec["thumb_keys"]))}
-        return cls(rows, maps, thumbs)
+        return cls(rows, maps, thumbs, unc)
 
 
 def _npz(arrays: dict[str, np.ndarray]) -> bytes:
@@ -101,8 +106,11 @@ def explain_chunk(wb: Workbench, items: list[Item], config: BatchConfig) -> Chun
             out.rows += [{**_row(it, wb.model, req, None, None), "error": failed[it.key]} for req in config.requests]
             out.maps += [None] * len(config.requests)
         else:
-            out.rows += [done.rows[i] for i in rows_of[it.key]]
-            out.maps += [done.maps[i] for i in rows_of[it.key]]
+            for i in rows_of[it.key]:
+                if i in done.uncertainty:
+                    out.uncertainty[len(out.maps)] = done.uncertainty[i]
+                out.rows.append(done.rows[i])
+                out.maps.append(done.maps[i])
     return out
 
 
@@ -115,6 +123,7 @@ def explain_loaded(wb: Workbench, items: list[Decoded], work: Work, *, progress:
     model = wb.model
     failed: dict[str, str] = {}
     got: dict[str, dict[int, tuple[dict[str, Any], np.ndarray]]] = {it.key: {} for it in items}
+    unc: dict[tuple[str, int], np.ndarray] = {}
     refs: dict[str, list[dict[str, Any]]] = {}
     steps = len(work.requests) + len(items)
     if items:
@@ -124,7 +133,7 @@ def explain_loaded(wb: Workbench, items: list[Decoded], work: Work, *, progress:
             for r_i, req in enumerate(work.requests):
                 _tick(progress, r_i / steps, f"explaining with {req.spec.title}")
                 try:
-                    maps, found, probs, seconds = _explain(wb, x, targets, req)
+                    maps, found, probs, seconds, spread = _explain(wb, x, targets, req)
                 except Cancelled:
                     raise
                 except XaiError as e:
@@ -134,6 +143,8 @@ def explain_loaded(wb: Workbench, items: list[Decoded], work: Work, *, progress:
                 for i, it in enumerate(items):
                     got[it.key][r_i] = ({**_row(it, model, req, found[i], probs[i]), "seconds": seconds / len(items)},
                                         maps[i])
+                    if spread is not None:
+                        unc[it.key, r_i] = spread[i]
             for j, it in enumerate(items):
                 _tick(progress, (len(work.requests) + j) / steps, f"scoring {it.key}")
                 if it.key not in failed and work.metrics:
@@ -146,6 +157,8 @@ def explain_loaded(wb: Workbench, items: list[Decoded], work: Work, *, progress:
                 out.rows.append({**_row(it, model, req, None, None), "error": failed.get(it.key, "not run")})
                 out.maps.append(None)
             else:
+                if (it.key, r_i) in unc:
+                    out.uncertainty[len(out.maps)] = unc[it.key, r_i]
                 out.rows.append(row_map[0])
                 out.maps.append(row_map[1])
         out.rows += refs.get(it.key, [])
@@ -160,12 +173,15 @@ def _tick(progress: Progress | None, fraction: float, text: str) -> None:
 
 
 def _explain(wb: Workbench, x: torch.Tensor, targets: list[int | None], req: ExplainRequest) -> tuple:
-    """One request over the chunk: maps, classes, probabilities, seconds; on out-of-memory the engine halves the
-    batch and retries (a large model on a small GPU still finishes)."""
+    """One request over the chunk: maps, classes, probabilities, seconds and the maps' uncertainty (None unless the
+    explainer reports one); on out-of-memory the engine halves the batch and retries (a large model on a small GPU
+    still finishes)."""
     parts = [run for _, _, run in chunks(len(x), lambda a, b: wb.explain_tensor(x[a:b], targets[a:b], req),
                                          batch_size=len(x))]
+    spread = [p.uncertainty for p in parts]
     return (torch.cat([p.maps for p in parts]).numpy(), [t for p in parts for t in p.targets],
-            torch.cat([p.probabilities for p in parts]).numpy(), sum(p.seconds for p in parts))
+            torch.cat([p.probabilities for p in parts]).numpy(), sum(p.seconds for p in parts),
+            torch.cat([u for u in spread if u is not None]).numpy() if all(u is not None for u in spread) else None)
 
 
 def _score(wb: Workbench, it: Decoded, got: dict[int, tuple[dict, np.ndarray]], work: Work) -> list[dict[str, Any]]:

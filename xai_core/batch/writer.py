@@ -3,7 +3,8 @@
 ::
 
     run.json                 configuration, versions, model provenance, status and counts
-    maps/shard-00000.npz     float16 maps at the model's input size, one array per table row ("0", "1", …)
+    maps/shard-00000.npz     float16 maps at the model's input size, one array per table row ("0", "1", …), and
+                             for rows whose explainer refines its per-pixel uncertainty ("u0", "u1", …)
     thumbs/00000-3.jpg       the image of item 3 of shard 0, longer side --thumb-side
     table/part-00000.parquet the rows of shard 0 (written last: a part means its maps and thumbnails exist)
     results.parquet, results.csv   every part, sorted by item, explainer, seed (rewritten when a run finishes)
@@ -82,6 +83,7 @@ class RunWriter:
     def write(self, chunk: ChunkResult) -> None:
         s, root = self.shard, self.root
         maps = {str(i): m.astype(np.float16) for i, m in enumerate(chunk.maps) if m is not None}
+        maps.update({f"u{i}": u.astype(np.float16) for i, u in chunk.uncertainty.items()})
         tmp = root / "maps" / f".shard-{s:05d}.npz"
         with open(tmp, "wb") as f:
             # numpy's stub types **kwds as if a key could be its allow_pickle flag; the keys here are digits, never that.

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
+
 import numpy as np
 import torch
 
+from .. import anytime
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
 from ..result import ExplainerResult
@@ -40,6 +44,29 @@ def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) ->
     return beta, b, float(r2)
 
 
+def _replicate(c: sp.Coalitions, kernel_width: float, alpha: float, weights: np.ndarray) -> np.ndarray:
+    """The coefficients of one bootstrap replicate: each sample's kernel weight times its bootstrap ``weights``."""
+    return weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width) * weights, alpha)[0]
+
+
+def lime_steps(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: int = 1000,
+               segmentation: str = "slic", n_segments: int = 50, reference: str = "mean", score: str = "probability",
+               kernel_width: float = 0.25, alpha: float = 1.0, progress: Progress | None = None, seed: int = 0,
+               previews: bool = False) -> Iterator[ExplainerResult]:
+    """LIME (Ribeiro et al. 2016, arXiv:1602.04938) fitted on the samples scored so far, at each refinement (with
+    ``previews`` and one input) and on all of them last; uncertainty: the coefficients' Poisson bootstrap over the
+    samples so far (the kernel weights times each sample's bootstrap weight), painted on the superpixels."""
+    for got in sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
+                         n_segments=n_segments, reference=reference, score=score, seed=seed, progress=progress,
+                         desc="samples", previews=previews):
+        fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in got.runs]
+        spreads = [sp.bootstrap_spread(partial(_replicate, c, kernel_width, alpha), len(c.z), seed, got.total)
+                   for c in got.runs]
+        yield ExplainerResult(sp.paint([f[0] for f in fits], got.runs, x), target, None, {
+            **got.diagnostics, "coefficients": [f[0] for f in fits], "intercept": [f[1] for f in fits],
+            "surrogate_r2": [f[2] for f in fits]}, sp.paint(spreads, got.runs, x), got.refinement())
+
+
 @explainer(
     "lime", title="LIME", family="perturbation", signed=True, stochastic=True,
     taxonomy=("local", "black-box", "post-hoc", "model-agnostic"),
@@ -47,7 +74,7 @@ def weighted_ridge(z: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) ->
             "model; each superpixel shows its coefficient.",
     reference="Ribeiro, Singh & Guestrin 2016, '\"Why Should I Trust You?\" Explaining the Predictions of Any "
               "Classifier', KDD. arXiv:1602.04938",
-    cost=Cost(1, 0, per="samples"),
+    cost=Cost(1, 0, per="samples"), steps=lime_steps,
     diagnostics=sp.DIAGNOSTICS + (
         Diagnostic("segments", "Superpixels and the top 5 kept", show="segments", weights="coefficients"),
         Diagnostic("surrogate_r2", "Surrogate R²", fmt="surrogate R² {:.2f}"),
@@ -70,9 +97,6 @@ def lime(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, samples: in
     cosine distance d to the image; a weighted ridge regression with intercept gives one coefficient per
     superpixel. Diagnostics: 'segments', 'coefficients', 'intercept', 'surrogate_r2' (weighted R²), 'samples'.
     """
-    got = sp.sample(model, x, target, sp.bernoulli_coalitions, samples=samples, segmentation=segmentation,
-                    n_segments=n_segments, reference=reference, score=score, seed=seed, progress=progress, desc="samples")
-    fits = [weighted_ridge(c.z, c.y, kernel_weights(c.z, kernel_width), alpha) for c in got.runs]
-    return ExplainerResult(sp.paint([f[0] for f in fits], got.runs, x), target, None, {
-        **got.diagnostics, "coefficients": [f[0] for f in fits], "intercept": [f[1] for f in fits],
-        "surrogate_r2": [f[2] for f in fits]})
+    return anytime.last(lime_steps(model, x, target, samples=samples, segmentation=segmentation,
+                                   n_segments=n_segments, reference=reference, score=score, kernel_width=kernel_width,
+                                   alpha=alpha, progress=progress, seed=seed))

@@ -1,16 +1,20 @@
-"""Meaningful Perturbation: the smallest smooth blur-deletion mask that destroys the class score."""
+"""Meaningful Perturbation: the smallest smooth blur-deletion mask that destroys the class score; refined by
+iterations."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import anytime
 from ..engine import logits_of, select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
-from ..result import ExplainerResult
+from ..result import ExplainerResult, Refinement
 from .common import NOTICE, blur, cap_samples
 
 TV_BETA = 3.0  # exponent of the total-variation term (the paper's β)
@@ -34,6 +38,73 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
     return padded[..., pad - dy: pad - dy + h, pad - dx: pad - dx + w]
 
 
+def meaningful_perturbation_steps(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, iterations: int = 300,
+                                  grid: int = 14, lr: float = 0.1, l1: float = 0.05, tv: float = 0.2, jitter: int = 4,
+                                  progress: Progress | None = None, seed: int = 0,
+                                  previews: bool = False) -> Iterator[ExplainerResult]:
+    """Deletion saliency 1 − m of a learnt keep-mask m (Fong & Vedaldi 2017, ICCV, arXiv:1704.03296).
+
+    Minimises λ1·mean|1 − m| + λ2·TV(m)^β + p_c(x·m + blur(x)·(1 − m)) over m ∈ [0, 1] on a coarse grid
+    with projected Adam, starting from m = 1 (keep everything). Every step jitters the mask by a random
+    shift and adds small pixel noise (one seeded generator; every image of a batch sees the same draws,
+    and each image's loss depends on its own mask only, so batching does not change a map).
+    Diagnostics: 'mask' (m at input size), 'perturbed' (uint8 RGB), 'probability_before' / '_after' (from one
+    extra forward of x and the perturbed image, whose logits of x the result carries). With ``previews`` and one
+    input, the deletion map of the mask so far comes at iterations on :func:`anytime.schedule`; uncertainty: the change
+    since the previous refinement (:data:`anytime.CHANGE`).
+    """
+    capped = cap_samples(model, x, iterations, passes_per_sample=3.0, minimum=10, what="iterations")
+    iterations = capped.count
+    size = (int(x.shape[-2]), int(x.shape[-1]))
+    shift = int(jitter * min(size) / 224)  # the paper's pixels at 224 px, scaled down to this input
+    gen = torch.Generator().manual_seed(seed)
+    with torch.inference_mode(False), torch.enable_grad():
+        x01 = model.denormalise(x.detach().clone())
+        b01 = model.denormalise(blur(model, x.detach().clone(), BLUR_SIGMA))
+        m = torch.ones((len(x), 1, grid, grid), device=x.device, requires_grad=True)
+        opt = torch.optim.Adam([m], lr=lr, fused=x.device.type in ("cpu", "cuda"))
+
+    def score(p01: torch.Tensor) -> torch.Tensor:
+        z = model.module(model.normalise(p01).contiguous(memory_format=torch.channels_last)).float()
+        return select(z.softmax(1), target)
+
+    bounds = anytime.schedule(iterations, 10) if previews and len(x) == 1 else [iterations]
+    kind = anytime.CHANGE if len(bounds) > 1 else ""
+    start = 0
+    for stop in bounds:
+        with torch.inference_mode(False), torch.enable_grad():  # never across a yield: grad mode is the thread's
+            for it in range(start, stop):
+                dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
+                noise = (NOISE * torch.randn((1, 3, *size), generator=gen)).to(x.device)
+                up = _shifted(bilinear(m, size), dy, dx, shift)
+                prob = score(x01 * up + b01 * (1 - up) + noise)
+                if it == 0 and not torch.isfinite(prob).all():
+                    raise ExplainerError("The model returned NaN or infinite scores for this input; "
+                                         "check the checkpoint (it may have diverged) or the image.")
+                loss = l1 * (1 - m).abs().mean(dim=(1, 2, 3)) + tv * _total_variation(m) + prob
+                (m.grad,) = torch.autograd.grad(loss.sum(), m)
+                opt.step()
+                with torch.no_grad():
+                    m.clamp_(0.0, 1.0)
+                if progress is not None and ((it + 1) % 10 == 0 or it + 1 == iterations):
+                    progress((it + 1) / iterations, f"mask optimisation {it + 1}/{iterations}")
+        start = stop
+        if stop < iterations:
+            yield ExplainerResult((1 - bilinear(m.detach(), size)[:, 0]).float(), target, None,
+                                  capped.diagnostics(len(x)), refinement=Refinement(
+                                      stop, iterations, f"{stop:,} of {iterations:,} iterations", kind))
+    keep = bilinear(m.detach(), size)
+    perturbed = x01.detach() * keep + b01.detach() * (1 - keep)
+    z = logits_of(model.module, torch.cat([x, model.normalise(perturbed)]), desc="before and after")
+    probs = select(z.softmax(1), torch.cat([target, target]))
+    img = (perturbed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    yield ExplainerResult((1 - keep[:, 0]).float(), target, z[: len(x)], {
+        **capped.diagnostics(len(x)), "mask": [k.astype(np.float32) for k in keep[:, 0].cpu().numpy()],
+        "perturbed": list(img), "probability_before": probs[: len(x)].tolist(),
+        "probability_after": probs[len(x):].tolist()},
+        refinement=Refinement(iterations, iterations, f"{iterations:,} of {iterations:,} iterations", kind))
+
+
 @explainer(
     "meaningful_perturbation", title="Meaningful Perturbation", family="perturbation",
     taxonomy=("local", "white-box", "post-hoc", "model-agnostic"), signed=False, stochastic=True,
@@ -41,7 +112,7 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
             "the map is how strongly each pixel is deleted.",
     reference="Fong & Vedaldi 2017, 'Interpretable Explanations of Black Boxes by Meaningful Perturbation', ICCV. "
               "arXiv:1704.03296",
-    cost=Cost(1, 1, per="iterations"),
+    cost=Cost(1, 1, per="iterations"), steps=meaningful_perturbation_steps,
     diagnostics=(
         NOTICE,
         Diagnostic("probability_before", "p before deletion", fmt="p {:.2f} before deletion"),
@@ -66,54 +137,10 @@ def _shifted(mask: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
 def meaningful_perturbation(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, iterations: int = 300,
                             grid: int = 14, lr: float = 0.1, l1: float = 0.05, tv: float = 0.2, jitter: int = 4,
                             progress: Progress | None = None, seed: int = 0) -> ExplainerResult:
-    """Deletion saliency 1 − m of a learnt keep-mask m (Fong & Vedaldi 2017, ICCV, arXiv:1704.03296).
-
-    Minimises λ1·mean|1 − m| + λ2·TV(m)^β + p_c(x·m + blur(x)·(1 − m)) over m ∈ [0, 1] on a coarse grid
-    with projected Adam, starting from m = 1 (keep everything). Every step jitters the mask by a random
-    shift and adds small pixel noise (one seeded generator; every image of a batch sees the same draws,
-    and each image's loss depends on its own mask only, so batching does not change a map).
-    Diagnostics: 'mask' (m at input size), 'perturbed' (uint8 RGB), 'probability_before' / '_after' (from one
-    extra forward of x and the perturbed image, whose logits of x the result carries).
-    """
-    capped = cap_samples(model, x, iterations, passes_per_sample=3.0, minimum=10, what="iterations")
-    iterations = capped.count
-    size = (int(x.shape[-2]), int(x.shape[-1]))
-    shift = int(jitter * min(size) / 224)  # the paper's pixels at 224 px, scaled down to this input
-    gen = torch.Generator().manual_seed(seed)
-    with torch.inference_mode(False), torch.enable_grad():
-        x01 = model.denormalise(x.detach().clone())
-        b01 = model.denormalise(blur(model, x.detach().clone(), BLUR_SIGMA))
-        m = torch.ones((len(x), 1, grid, grid), device=x.device, requires_grad=True)
-        opt = torch.optim.Adam([m], lr=lr, fused=x.device.type in ("cpu", "cuda"))
-
-        def score(p01: torch.Tensor) -> torch.Tensor:
-            z = model.module(model.normalise(p01).contiguous(memory_format=torch.channels_last)).float()
-            return select(z.softmax(1), target)
-
-        for it in range(iterations):
-            dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
-            noise = (NOISE * torch.randn((1, 3, *size), generator=gen)).to(x.device)
-            up = _shifted(bilinear(m, size), dy, dx, shift)
-            prob = score(x01 * up + b01 * (1 - up) + noise)
-            if it == 0 and not torch.isfinite(prob).all():
-                raise ExplainerError("The model returned NaN or infinite scores for this input; "
-                                     "check the checkpoint (it may have diverged) or the image.")
-            loss = l1 * (1 - m).abs().mean(dim=(1, 2, 3)) + tv * _total_variation(m) + prob
-            (m.grad,) = torch.autograd.grad(loss.sum(), m)
-            opt.step()
-            with torch.no_grad():
-                m.clamp_(0.0, 1.0)
-            if progress is not None and ((it + 1) % 10 == 0 or it + 1 == iterations):
-                progress((it + 1) / iterations, f"mask optimisation {it + 1}/{iterations}")
-    keep = bilinear(m.detach(), size)
-    perturbed = x01.detach() * keep + b01.detach() * (1 - keep)
-    z = logits_of(model.module, torch.cat([x, model.normalise(perturbed)]), desc="before and after")
-    probs = select(z.softmax(1), torch.cat([target, target]))
-    img = (perturbed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    return ExplainerResult((1 - keep[:, 0]).float(), target, z[: len(x)], {
-        **capped.diagnostics(len(x)), "mask": [k.astype(np.float32) for k in keep[:, 0].cpu().numpy()],
-        "perturbed": list(img), "probability_before": probs[: len(x)].tolist(),
-        "probability_after": probs[len(x):].tolist()})
+    """Deletion saliency 1 − m of a learnt keep-mask m (Fong & Vedaldi 2017, ICCV, arXiv:1704.03296): the last of
+    :func:`meaningful_perturbation_steps`."""
+    return anytime.last(meaningful_perturbation_steps(model, x, target, iterations=iterations, grid=grid, lr=lr, l1=l1,
+                                                      tv=tv, jitter=jitter, progress=progress, seed=seed))
 
 
 def bilinear(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

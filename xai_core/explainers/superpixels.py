@@ -3,12 +3,13 @@
 An image is cut into M superpixels; a coalition z ∈ {0, 1}^M keeps the superpixels with z_j = 1 and replaces
 the others by a reference. The perturbed images are built batch by batch inside ``engine.scores`` (never all
 N at once), and every image of a batch draws its coalitions from a generator seeded by ``seed`` alone, so a
-map never depends on what it is batched with.
+map never depends on what it is batched with. :func:`sample` yields the sampling so far at refinement boundaries
+(any-time maps, :mod:`xai_core.anytime`), and :func:`bootstrap_spread` gives a fit's Poisson-bootstrap spread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,13 @@ import torch
 from skimage.segmentation import felzenszwalb, quickshift, slic
 from skimage.util import img_as_float
 
-from ..engine import scores
+from .. import anytime
+from ..engine import batch_size_for
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
+from ..result import Refinement
 from ..types import Diagnostic, ParamSpec, Progress
+from . import refining
 from .common import NOTICE, cap_samples, reference_input
 
 SEGMENTATIONS = ("slic", "quickshift", "felzenszwalb", "grid")
@@ -144,17 +148,24 @@ class Coalitions:
 
 @dataclass
 class Sampled:
-    """Every image's :class:`Coalitions` and what the sampling reports: 'segments', 'samples' and, when the time
-    budget capped the sample count, 'notice' (one value per image)."""
+    """Every image's :class:`Coalitions` (the first ``done`` of ``total`` samples) and what the sampling reports:
+    'segments', 'samples' and, when the time budget capped the sample count, 'notice' (one value per image)."""
 
     runs: list[Coalitions]
     diagnostics: dict[str, list]
+    done: int
+    total: int
+
+    def refinement(self) -> Refinement:
+        return Refinement(self.done, self.total, f"{self.done:,} of {self.total:,} samples",
+                          anytime.bootstrap_text("samples"))
 
 
 def sample(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, sampler: Sampler, *, samples: int,
            segmentation: str, n_segments: int, reference: str, score: str, seed: int,
-           progress: Progress | None, desc: str) -> Sampled:
-    """Segment each image, sample coalitions, score the perturbed images through ``engine.scores``.
+           progress: Progress | None, desc: str, previews: bool = False) -> Iterator[Sampled]:
+    """Segment each image, sample coalitions, score the perturbed images through the engine; yield the sampling so
+    far at the refinement boundaries (with ``previews`` and one image), and the whole sampling last.
 
     The sample count is capped to the time budget (the 'notice' diagnostic says so); each image is scored in its
     own run of batches, so batched == unbatched exactly.
@@ -164,15 +175,31 @@ def sample(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, sampler: Sam
     segs = [segment(im, segmentation, n_segments) for im in to_uint8(model, x)]
     seg_t = torch.from_numpy(np.stack(segs)).to(x.device, torch.long)
     ref = references(model, x, seg_t, reference)
+    unit = batch_size_for(x.device, x.shape[-2] * x.shape[-1])
+    bounds = anytime.schedule(n, unit) if previews and len(x) == 1 else [n]
     out = []
     for b in range(len(x)):
         z = sampler(np.random.default_rng(seed), n, int(segs[b].max()) + 1)
         make = perturbed(torch.from_numpy(z).to(x.device, torch.bool), seg_t[b], x[b: b + 1], ref[b: b + 1])
         sub = None if progress is None else (lambda f, t, b=b: progress((b + f) / len(x), t))
-        y = scores(model.module, n, make, target[b: b + 1].expand(n), probabilities=score == "probability",
-                   progress=sub, desc=desc)
+        y = torch.empty(n, device=x.device)
+        for _, stop, s in refining.scored(model.module, make, target[b: b + 1].expand(n), bounds, unit,
+                                         probabilities=score == "probability", progress=sub, what=desc):
+            y[stop - len(s): stop] = s
+            if stop < n:
+                part = Coalitions(segs[b], z[:stop], y[:stop].double().cpu().numpy())
+                yield Sampled([part], {**capped.diagnostics(1), "segments": [segs[b]], "samples": [stop]}, stop, n)
         out.append(Coalitions(segs[b], z, y.double().cpu().numpy()))
-    return Sampled(out, {**capped.diagnostics(len(x)), "segments": [c.segments for c in out], "samples": [n] * len(x)})
+    yield Sampled(out, {**capped.diagnostics(len(x)), "segments": [c.segments for c in out], "samples": [n] * len(x)},
+                  n, n)
+
+
+def bootstrap_spread(fit: Callable[[np.ndarray], np.ndarray], rows: int, seed: int, total: int) -> np.ndarray:
+    """Per-superpixel standard deviation of ``fit(weights)`` (one value per superpixel) over the Poisson bootstrap
+    replicates of the first ``rows`` of ``total`` samples (:func:`anytime.poisson_weights` of all ``total``, so the
+    replicates do not depend on where the refinements fall; ``weights`` is float64 ``[rows]``)."""
+    weights = anytime.poisson_weights(total, seed).double().numpy()[:, :rows]
+    return np.std([fit(w) for w in weights if w.sum() > 0], axis=0, ddof=1)
 
 
 def paint(values: list[np.ndarray], coalitions: list[Coalitions], like: torch.Tensor) -> torch.Tensor:
