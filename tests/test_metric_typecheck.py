@@ -80,7 +80,7 @@ def test_mypy_refuses_the_wrong_kind_and_a_mistyped_keyword(tmp_path: Path) -> N
     module.write_text(SOURCE, encoding="utf-8")
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir",
            str(tmp_path / "cache"), "--follow-imports=silent", "--no-error-summary", str(module)]
-    run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=540,
                          env={**os.environ, "MYPYPATH": str(ROOT)})
     errors = [line.split(": error: ", 1) for line in run.stdout.splitlines() if ": error: " in line]
     lines = [int(where.rsplit(":", 1)[-1]) for where, _ in errors]
