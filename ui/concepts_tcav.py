@@ -18,12 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import xai_core as xc
 from xai_core import concepts
-from xai_core.untrusted import LIMITS
 
 from . import concepts_data as data
-from . import escape, jobs, services
+from . import concepts_view, escape, jobs, services
 from .concepts_data import ConceptSet, Progress, is_lab
 from .state import Context
 
@@ -81,25 +79,10 @@ def _job(ctx: Context, inputs: ConceptSet, concept: ConceptSet, randoms: list[Co
 
 
 def _concept_set(ctx: Context) -> ConceptSet | None:
-    up = st.file_uploader("Zip of the concept's images", type=["zip"], key="concepts_tcav_zip",
-                          max_upload_size=LIMITS.upload_bytes // MB,
-                          help=f"Images that show the concept (stripes, a watermark, a texture), any folder depth, at "
-                               f"least {MIN_IMAGES}, up to {LIMITS.set_images} images and {LIMITS.upload_bytes // MB} MB.")
-    if up is None:
-        st.info(f"Upload a zip of at least {MIN_IMAGES} images that show a concept to test it.")
-        return None
-    raw = up.getvalue()
-    try:
-        cset, notes = data.zip_set(ctx, services.bytes_digest(raw), raw)
-    except xc.XaiError as e:
-        st.error(str(e))
-        return None
-    if notes:
-        st.caption("ℹ️ " + escape.markdown(" · ".join(notes[:5]))
-                   + (f" (and {len(notes) - 5} more skipped)" if len(notes) > 5 else ""))
-    if cset is None:
-        st.error("The zip holds no image the app can read; zip a folder of PNG or JPEG images and upload that.")
-    return cset
+    return concepts_view.zip_picker(ctx, "Zip of the concept's images", "concepts_tcav_zip",
+                                    f"Images that show the concept (stripes, a watermark, a texture), any folder depth, "
+                                    f"at least {MIN_IMAGES}", f"Upload a zip of at least {MIN_IMAGES} images that show a "
+                                    "concept to test it.")
 
 
 def section(ctx: Context, cset: ConceptSet, target: int, layer: str) -> None:

@@ -39,27 +39,35 @@ def pick_set(ctx: Context, target: int) -> ConceptSet | None:
     elif how == "samples":
         cset = data.sample_set(ctx)
     else:
-        up = st.file_uploader("Zip of images", type=["zip"], key="concepts_zip", max_upload_size=LIMITS.upload_bytes // MB,
-                              help=f"Zip a folder of images of one class (PNG, JPEG, …; any folder depth), up to "
-                                   f"{LIMITS.set_images} images and {LIMITS.upload_bytes // MB} MB.")
-        if up is None:
-            st.info(f"Upload a zip of at least {MIN_IMAGES} images of the class.")
-            return None
-        raw = up.getvalue()
-        try:
-            cset, notes = data.zip_set(ctx, services.bytes_digest(raw), raw)
-        except xc.XaiError as e:
-            st.error(str(e))
-            return None
-        if notes:
-            st.caption("ℹ️ " + escape.markdown(" · ".join(notes[:5]))
-                       + (f" (and {len(notes) - 5} more skipped)" if len(notes) > 5 else ""))
+        cset = zip_picker(ctx, "Zip of images", "concepts_zip", "Zip a folder of images of one class (PNG, JPEG, …; "
+                          "any folder depth)", f"Upload a zip of at least {MIN_IMAGES} images of the class.")
         if cset is None:
-            st.error("The zip holds no image the app can read; zip a folder of PNG or JPEG images and upload that.")
             return None
     small = len(cset.images) < MIN_IMAGES
     st.caption(f"The set is {escape.markdown(cset.title)}; discovery needs at least {MIN_IMAGES} images"
                + (", so this set is too small." if small else "."))
+    return cset
+
+
+def zip_picker(ctx: Context, label: str, key: str, what: str, empty: str) -> ConceptSet | None:
+    """A zip uploader read through the upload boundary (``concepts_data.zip_set``): the set, or ``None`` with one
+    sentence (``empty`` before an upload; the boundary's error; no readable image); skipped files as one note."""
+    up = st.file_uploader(label, type=["zip"], key=key, max_upload_size=LIMITS.upload_bytes // MB,
+                          help=f"{what}, up to {LIMITS.set_images} images and {LIMITS.upload_bytes // MB} MB.")
+    if up is None:
+        st.info(empty)
+        return None
+    raw = up.getvalue()
+    try:
+        cset, notes = data.zip_set(ctx, services.bytes_digest(raw), raw)
+    except xc.XaiError as e:
+        st.error(str(e))
+        return None
+    if notes:
+        st.caption("ℹ️ " + escape.markdown(" · ".join(notes[:5]))
+                   + (f" (and {len(notes) - 5} more skipped)" if len(notes) > 5 else ""))
+    if cset is None:
+        st.error("The zip holds no image the app can read; zip a folder of PNG or JPEG images and upload that.")
     return cset
 
 
