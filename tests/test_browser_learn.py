@@ -109,7 +109,8 @@ def test_a_copied_link_opens_the_same_maps_in_a_fresh_browser(server, tmp_path):
     sg = meta_b["maps"]["SmoothGrad"]
     assert (sg["params"]["samples"], sg["params"]["mode"], sg["seed"]) == (10, "squared", 7), sg
     assert {m["target"] for m in meta_b["maps"].values()} == {index}
-    assert sorted(a) == sorted(b) == ["Grad_CAM", "Guided_Backprop", "SmoothGrad"]
+    # the maps, and SmoothGrad's per-pixel uncertainty (a refining explainer: bootstrap over its samples, issue 23)
+    assert sorted(a) == sorted(b) == ["Grad_CAM", "Guided_Backprop", "SmoothGrad", "SmoothGrad__uncertainty"]
     assert np.abs(b["SmoothGrad"]).max() > 0 and np.abs(b["Guided_Backprop"]).max() > 0
     for name in a:
         assert a[name].dtype == np.float32 and a[name].shape == b[name].shape == (300, 451)
@@ -176,7 +177,7 @@ def test_the_html_report_opens_offline_with_every_image_and_curve(server, tmp_pa
 
         shown = _offline_page(browser, tmp_path / "report.html", "explain")
         widths = _images_drawn(shown)
-        assert len(widths) == 4 and min(widths) > 0, widths  # the input and three maps
+        assert len(widths) == 5 and min(widths) > 0, widths  # the input, three maps and SmoothGrad's uncertainty
         assert _charts_drawn(shown) == [True] * html.count('class="chart"')
         text = shown.inner_text("body")
         for expected in ("Grad-CAM", "Guided Backprop", "SmoothGrad", "Horse-watermark lab CNN", "Seeds", "torch"):
