@@ -52,4 +52,4 @@ try:
 except Exception as err:  # noqa: BLE001 - the boundary: st.stop()/st.rerun() are BaseExceptions and pass through
     errors.report(err, f"The {page.title} page")
 finally:
-    memory.trim()  # st.stop()/st.rerun() included
+    memory.after_run()  # st.stop()/st.rerun() included: trim now, a full gc within 10 s (ui/memory.py)
