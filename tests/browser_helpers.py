@@ -110,11 +110,11 @@ def _pick(page, label: str, option_text: str, tries: int = 4) -> None:
     box = page.get_by_role("combobox", name=label).first
     option = page.get_by_role("option").filter(has_text=option_text).first
     for _ in range(tries):
-        box.scroll_into_view_if_needed()
-        box.click()
-        if box.get_attribute("aria-expanded") != "true":
-            box.press("ArrowDown")
-        try:
+        try:  # a rerun may redraw the box itself under us (detached from the DOM): then try again
+            box.scroll_into_view_if_needed(timeout=10_000)
+            box.click(timeout=10_000)
+            if box.get_attribute("aria-expanded") != "true":
+                box.press("ArrowDown")
             option.wait_for(timeout=5_000)
             option.click(timeout=5_000)  # a list that a rerun or an unfolding expander redraws: never stable
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again
