@@ -7,6 +7,7 @@ the helpers below. Streamlit 1.67 draws a selectbox as a react-aria combobox.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -100,6 +101,12 @@ def _selected(page, label: str) -> str:
     box = page.get_by_role("combobox", name=label).first
     box.wait_for(timeout=120_000)
     return box.input_value()
+
+
+def _no_error(page) -> None:  # noqa: ANN001
+    """The page shows neither Streamlit's exception box nor the app's 'failed unexpectedly' sentence."""
+    assert page.locator("[data-testid='stException']").count() == 0, "the app shows Streamlit's error"
+    assert not page.get_by_text(re.compile("failed unexpectedly")).count(), page.locator("body").inner_text()[:2000]
 
 
 def _pick(page, label: str, option_text: str, tries: int = 4) -> None:

@@ -5,14 +5,13 @@ the address). Skipped when /usr/bin/chromium is absent."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from browser_helpers import (  # noqa: F401 - server_fixture is the fixture `server`
     ARGS,
     ARTIFACTS,
     CHROMIUM,
     NEEDS_CHROMIUM,
+    _no_error,
     _pick,
     _wait_idle_with,
     server_fixture,
@@ -29,10 +28,6 @@ def _open(browser, server: str):  # noqa: ANN001, ANN202
     _wait_idle_with(page, "Discover concepts")
     return page
 
-
-def _no_error(page) -> None:  # noqa: ANN001
-    assert page.locator("[data-testid='stException']").count() == 0, "the app shows Streamlit's error"
-    assert not page.get_by_text(re.compile("failed unexpectedly")).count(), page.locator("body").inner_text()[:2000]
 
 
 def test_two_visitors_crp_and_craft_at_once_names_stay_private_and_survive_a_reload(server):

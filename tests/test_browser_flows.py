@@ -15,6 +15,7 @@ from browser_helpers import (  # noqa: F401 - server_fixture is the fixture `ser
     ARTIFACTS,
     CHROMIUM,
     NEEDS_CHROMIUM,
+    _no_error,
     _pick,
     _selected,
     _sidebar_image,
@@ -33,10 +34,6 @@ def _png(arr: np.ndarray) -> bytes:
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
 
-
-def _no_error(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0, "the app shows Streamlit's error"
-    assert not page.get_by_text(re.compile("failed unexpectedly")).count(), page.locator("body").inner_text()[:2000]
 
 
 def _upload(page, name: str, data: bytes) -> None:

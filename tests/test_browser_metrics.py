@@ -12,16 +12,13 @@ from browser_helpers import (  # noqa: F401 - server_fixture is the fixture `ser
     ARTIFACTS,
     CHROMIUM,
     NEEDS_CHROMIUM,
+    _no_error,
     _wait_idle_with,
     server_fixture,
 )
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
-
-def _no_error(page) -> None:  # noqa: ANN001
-    assert page.locator("[data-testid='stException']").count() == 0, "the app shows Streamlit's error"
-    assert not page.get_by_text(re.compile("failed unexpectedly")).count(), page.locator("body").inner_text()[:2000]
 
 
 def test_evaluate_with_road_then_the_meta_evaluation_verdicts(server):
