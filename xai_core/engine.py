@@ -101,7 +101,7 @@ def scores(module: torch.nn.Module, total: int, make: Callable[[int, int], torch
             z = run(xb).float()[:n]
         if comp is not None:
             fastpath.WARM.add(module)
-        return select(z.softmax(1) if probabilities else z, targets[start:stop])
+        return select(class_probabilities(z) if probabilities else z, targets[start:stop])
 
     for start, stop, s in chunks(total, compute, batch_size=batch_size, progress=progress, desc=desc):
         out[start:stop] = s.to(out.device)
@@ -150,6 +150,14 @@ def logits_of(module: torch.nn.Module, x: torch.Tensor, *, progress: Progress | 
     if out is None:
         raise ValueError("logits_of needs at least one input")
     return out
+
+
+def class_probabilities(z: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of logits ``z [N, classes]``: their softmax. A one-column output is a score (a model bound
+    to a prompt, a region or a box, :mod:`xai_core.targets`; a one-logit head), not a logit among classes: it is
+    returned as it is (its softmax would be 1 everywhere)."""
+    return z if z.shape[1] == 1 else z.softmax(1)
+
 
 
 def select(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ MAX_GRAPHS = 4  # frozen graphs kept per module (input shapes × weight versions
 
 def compiled(module: torch.nn.Module) -> Forward | None:
     """The ``torch.compile``d module when compilation is switched on (compiled once, cached), else None."""
-    if not options.current().compile:
+    if not options.current().compile or not getattr(module, "fast", True):
         return None
     if module not in _COMPILED:
         _COMPILED[module] = torch.compile(module, dynamic=False)
@@ -50,7 +50,8 @@ def compiled(module: torch.nn.Module) -> Forward | None:
 
 def frozen(module: torch.nn.Module, xb: torch.Tensor) -> Forward | None:
     """A verified frozen graph of ``module`` for inputs shaped like ``xb`` on CPU, or None (use eager)."""
-    if not options.current().freeze or xb.device.type != "cpu" or has_hooks(module) or module.training:
+    if (not options.current().freeze or xb.device.type != "cpu" or has_hooks(module) or module.training
+            or not getattr(module, "fast", True)):  # a module bound to a target (xai_core.targets) is built per request
         return None
     per_shape = _FROZEN.setdefault(module, {})
     # Weights changed in place since freezing (a version counter moved) make a new key: never a stale graph.

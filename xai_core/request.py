@@ -12,6 +12,7 @@ import numpy as np
 from .errors import ExplainerError
 from .registry import ExplainerSpec, get_explainer
 from .result import Refinement
+from .targets.values import TARGET_TYPES, Target
 from .types import DiagnosticValue
 
 
@@ -35,24 +36,25 @@ def _canonical(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ExplainRequest:
-    """What to explain: ``method`` with ``params`` (validated, every default filled in, sorted by name), the class
-    ``target`` (None: the model's top-1 class) and the ``seed`` of stochastic methods. Build it with :meth:`make`.
+    """What to explain: ``method`` with ``params`` (validated, every default filled in, sorted by name), the
+    ``target`` (a class index; None: the model's top-1 class; or a :mod:`~xai_core.targets` value: a prompt, a
+    reference image, a region, a box) and the ``seed`` of stochastic methods. Build it with :meth:`make`.
 
     ``key`` is a normalised string: equal requests have equal keys whatever the spelling of their parameters
     ({} and the defaults written out, 2 and 2.0 for a float parameter). Every cache uses it, never ``id()``.
     """
 
     method: str
-    target: int | None
+    target: int | Target | None
     params: tuple[tuple[str, Any], ...]
     seed: int = 0
 
     @classmethod
-    def make(cls, method: str, target: int | None = None, params: dict[str, Any] | None = None,
+    def make(cls, method: str, target: int | Target | None = None, params: dict[str, Any] | None = None,
              seed: int = 0) -> ExplainRequest:
         spec = get_explainer(method)
         resolved = spec.resolve(dict(params or {}))
-        if target is not None:
+        if target is not None and not isinstance(target, TARGET_TYPES):
             if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or int(target) < 0:
                 raise ExplainerError(f"The class to explain must be a class index (0 or more); got {target!r}.")
             target = int(target)
@@ -70,10 +72,16 @@ class ExplainRequest:
 
     @property
     def key(self) -> str:
-        return json.dumps([self.method, self.target, self.seed, [[k, _canonical(v)] for k, v in self.params]],
+        target = self.target.key if isinstance(self.target, TARGET_TYPES) else self.target
+        return json.dumps([self.method, target, self.seed, [[k, _canonical(v)] for k, v in self.params]],
                           separators=(",", ":"), ensure_ascii=True)
 
-    def with_target(self, target: int | None) -> ExplainRequest:
+    @property
+    def target_kind(self) -> str:
+        """"class" for a class index (or top-1), else the target's kind ("prompt", "region", ...)."""
+        return self.target.kind if isinstance(self.target, TARGET_TYPES) else "class"
+
+    def with_target(self, target: int | Target | None) -> ExplainRequest:
         return ExplainRequest.make(self.method, target, self.kwargs, self.seed)
 
 
@@ -84,7 +92,9 @@ class Explanation:
     ``diagnostics`` holds what the explainer reported, each value with the declaration that says how to show it
     (see :class:`~xai_core.types.Diagnostic`), in declaration order. A refining explainer's map also has its
     per-pixel ``uncertainty`` (float32, the map's shape; what it is: ``refinement.uncertainty``) and its
-    ``refinement`` (what the map is made of, why its stream stopped early).
+    ``refinement`` (what the map is made of, why its stream stopped early). For a target other than a class
+    (``target_kind`` "prompt", "similarity", "region" or "detection") ``class_name`` is the target's title and
+    ``probability`` its score (a cosine similarity, a summed region score, a box score), not a probability.
     """
 
     method: str
@@ -100,6 +110,7 @@ class Explanation:
     request: ExplainRequest | None = None
     uncertainty: np.ndarray | None = None
     refinement: Refinement | None = None
+    target_kind: str = "class"  # "class": ``probability`` is the class's softmax probability; else the target's score
 
     def value(self, name: str, default: Any = None) -> Any:
         """The reported value of diagnostic ``name`` (``default`` when the explainer did not report it)."""

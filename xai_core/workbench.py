@@ -24,13 +24,14 @@ import torch
 
 from . import anytime
 from . import options as run_options
-from .engine import logits, logits_of
+from .engine import class_probabilities, logits, logits_of
 from .errors import ExplainerError
 from .models.spec import ModelSpec
 from .options import RunOptions
 from .registry import ExplainerSpec
 from .request import ExplainRequest, Explanation, Prediction
 from .result import TOP1, Refinement
+from .targets import TARGET_TYPES, Target, bind, why_not
 from .types import DiagnosticValue, Progress
 
 T = TypeVar("T")
@@ -120,7 +121,9 @@ class Workbench:
         """Softmax probabilities ``[N, classes]`` of RGB uint8 images of any size, in one batched run."""
         with self.session() as model:
             x = torch.cat([model.preprocess(im) for im in images])
-            return torch.softmax(self.logits(x), 1).cpu().numpy()
+            if model.task != "classifier":
+                raise ExplainerError(why_not(model.task, "class") or "")
+            return class_probabilities(self.logits(x)).cpu().numpy()
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Softmax class probabilities for one RGB uint8 image."""
@@ -138,28 +141,50 @@ class Workbench:
         that need the target before they start (evaluation curves); explaining uses :meth:`explain`."""
         with self.session() as model:
             x = model.preprocess(_check_image(image))
-            probs = torch.softmax(logits(model.module, x), 1)[0]
+            probs = class_probabilities(logits(model.module, x))[0]
             tgt = int(probs.argmax()) if target is None else self._check_target(target)
             return x, tgt, probs
 
-    def explain_tensor(self, x: torch.Tensor, targets: list[int | None], request: ExplainRequest, *,
+    def bound(self, target: Target, image: np.ndarray | None = None) -> Workbench:
+        """This session's Workbench on the model reduced to ``target``'s score, its class 0 (:mod:`.targets`): for
+        analyses (curves, sanity checks) of a prompt, a reference, a region or a box. ``image`` = the explained image
+        (a predicted region is found on it)."""
+        with self.session() as model:
+            x = model.preprocess(_check_image(image)) if image is not None else \
+                torch.zeros(1, 3, *model.input_size, device=model.device)
+            return Workbench(bind(model, target, x), self._options)
+
+    def explain_tensor(self, x: torch.Tensor, targets: list[int | None] | None, request: ExplainRequest, *,
                        progress: Progress | None = None) -> BatchRun:
         """Explain a batch of model inputs ``x`` [N, 3, h, w] (normalised), item i for ``targets[i]`` (None: its
         top-1 class). Explainers that report their first forward (``reports_logits``) decide top-1 targets; for the
         others one separate forward comes first when a top-1 class is asked for. The probabilities come from the
-        logits the explainer returns, and from a separate forward only when it returns none."""
+        logits the explainer returns, and from a separate forward only when it returns none. When the request's
+        target is a prompt, a reference, a region or a box, ``targets`` is ignored (None: one per input) and every
+        item is explained for it (the model bound to it, :mod:`.targets`); its "probability" is then its score."""
         return anytime.last(self._runs(x, targets, request, progress, stream=False))
 
-    def _runs(self, x: torch.Tensor, targets: list[int | None], request: ExplainRequest, progress: Progress | None, *,
+    def _runs(self, x: torch.Tensor, targets: list[int | None] | None, request: ExplainRequest, progress: Progress | None, *,
               stream: bool, stop: anytime.StopRule | None = None) -> Iterator[BatchRun]:
         """THE pipeline behind :meth:`explain_tensor` (one run) and :meth:`explain_stream` (each refinement): holds the
         model's lock until it is exhausted or closed; ``seconds`` counts computing time only, not the caller's."""
         spec = request.spec
+        if isinstance(request.target, TARGET_TYPES):
+            targets = [0] * len(x)
+        elif targets is None:
+            targets = [request.target] * len(x)
         if len(targets) != len(x):
             raise ExplainerError(f"{len(targets)} targets for {len(x)} inputs: give one class (or None) per input.")
         with self.session() as model:
             x = x.to(model.device)
-            wanted = [TOP1 if t is None else self._check_target(t) for t in targets]
+            if isinstance(request.target, TARGET_TYPES):
+                model = bind(model, request.target, x)
+            elif model.task != "classifier":
+                raise ExplainerError(why_not(model.task, "class") or "")
+            why = spec.why_not(model)
+            if why:
+                raise ExplainerError(why)
+            wanted = [TOP1 if t is None else self._check_target(t, model) for t in targets]
             z0 = None
             if not spec.reports_logits and TOP1 in wanted:
                 z0 = logits(model.module, x)
@@ -190,7 +215,7 @@ class Workbench:
                                  "try other parameters or another method.")
         diagnostics = {d.name: list(result.diagnostics[d.name]) for d in spec.diagnostics if d.name in result.diagnostics}
         unc = None if result.uncertainty is None else result.uncertainty.detach().float().cpu()
-        return BatchRun(maps, [int(t) for t in result.target.tolist()], torch.softmax(z.float(), 1).cpu(), diagnostics,
+        return BatchRun(maps, [int(t) for t in result.target.tolist()], class_probabilities(z.float()).cpu(), diagnostics,
                         seconds, unc, result.refinement)
 
     def explain(self, image: np.ndarray, request: ExplainRequest | str, *,
@@ -200,7 +225,7 @@ class Workbench:
             request = ExplainRequest.make(request)
         image = _check_image(image)
         with self.session() as model:
-            run = self.explain_tensor(model.preprocess(image), [request.target], request, progress=progress)
+            run = self.explain_tensor(model.preprocess(image), None, request, progress=progress)
         return self._explanation(image, request, run)
 
     def explain_stream(self, image: np.ndarray, request: ExplainRequest | str, *, stop: anytime.StopRule | None = None,
@@ -212,7 +237,7 @@ class Workbench:
         if isinstance(request, str):
             request = ExplainRequest.make(request)
         image = _check_image(image)
-        with self.session() as model, anytime.closed(self._runs(model.preprocess(image), [request.target], request,
+        with self.session() as model, anytime.closed(self._runs(model.preprocess(image), None, request,
                                                                 progress, stream=True, stop=stop)) as runs:
             for run in runs:
                 yield self._explanation(image, request, run)
@@ -224,15 +249,17 @@ class Workbench:
             cv2.resize(run.uncertainty[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         tgt = run.targets[0]
         params = request.kwargs
-        return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=self._model.label(tgt),
+        name = request.target.title if isinstance(request.target, TARGET_TYPES) else self._model.label(tgt)
+        return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=name,
                            probability=float(run.probabilities[0, tgt]), seconds=run.seconds,
                            signed=spec.signed_for(params), params=params, diagnostics=run.diagnostics_of(spec, 0),
-                           request=request, uncertainty=unc, refinement=run.refinement)
+                           request=request, uncertainty=unc, refinement=run.refinement,
+                           target_kind=request.target_kind)
 
-    def _check_target(self, target: int) -> int:
-        t = int(target)
-        if not 0 <= t < self._model.num_classes:
-            raise ExplainerError(f"Class {t} does not exist: this model has classes 0..{self._model.num_classes - 1}.")
+    def _check_target(self, target: int, model: ModelSpec | None = None) -> int:
+        t, n = int(target), (model or self._model).num_classes
+        if not 0 <= t < n:
+            raise ExplainerError(f"Class {t} does not exist: this model has classes 0..{n - 1}.")
         return t
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import anytime
-from ..engine import logits_of, select
+from ..engine import class_probabilities, logits_of, select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, explainer
@@ -66,7 +66,7 @@ def meaningful_perturbation_steps(model: ModelSpec, x: torch.Tensor, target: tor
 
     def score(p01: torch.Tensor) -> torch.Tensor:
         z = model.module(model.normalise(p01).contiguous(memory_format=torch.channels_last)).float()
-        return select(z.softmax(1), target)
+        return select(class_probabilities(z), target)
 
     bounds = anytime.schedule(iterations, 10) if previews and len(x) == 1 else [iterations]
     kind = anytime.CHANGE if len(bounds) > 1 else ""
@@ -96,7 +96,7 @@ def meaningful_perturbation_steps(model: ModelSpec, x: torch.Tensor, target: tor
     keep = bilinear(m.detach(), size)
     perturbed = x01.detach() * keep + b01.detach() * (1 - keep)
     z = logits_of(model.module, torch.cat([x, model.normalise(perturbed)]), desc="before and after")
-    probs = select(z.softmax(1), torch.cat([target, target]))
+    probs = select(class_probabilities(z), torch.cat([target, target]))
     img = (perturbed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     yield ExplainerResult((1 - keep[:, 0]).float(), target, z[: len(x)], {
         **capped.diagnostics(len(x)), "mask": [k.astype(np.float32) for k in keep[:, 0].cpu().numpy()],

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import fastpath
-from ..engine import autocast, batch_size_for, chunks, logits_of, scores, select
+from ..engine import autocast, batch_size_for, chunks, class_probabilities, logits_of, scores, select
 from ..models.spec import ModelSpec
 from ..request import ExplainRequest
 from ..types import Progress
@@ -99,7 +99,7 @@ def _target_outputs(model: ModelSpec, total: int, make: Callable[[int, int], tor
         with torch.inference_mode(), autocast(xb.device):
             z = run(xb).float()[:n]
         t = torch.full((n,), target, device=z.device)
-        return torch.stack([select(z, t), select(z.softmax(1), t), (z.argmax(1) == t).float()], 1)
+        return torch.stack([select(z, t), select(class_probabilities(z), t), (z.argmax(1) == t).float()], 1)
 
     for a, b, r in chunks(total, compute, batch_size=size, progress=progress, desc="probe inputs"):
         out[a:b] = r.double().cpu().numpy()

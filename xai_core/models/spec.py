@@ -16,6 +16,7 @@ from ..device import default_device
 from ..errors import ExplainerError
 from .layout import TokenLayout
 
+TASKS = ("classifier", "dual_encoder", "embedder", "segmenter", "detector")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -29,6 +30,14 @@ class ModelSpec:
     ``[B, C, h, w]`` (ViT). ``tokens`` describes a ViT-style model's blocks and attention modules (the attention
     explainers need it; :func:`.layout.analyse` finds it). ``lock`` serialises explainers that temporarily hook the
     module. ``interpolation`` ("bilinear" or "bicubic") is how images are resized to ``input_size``.
+
+    ``task`` says what ``module(x)`` returns (see :data:`TASKS`): a classifier's logits ``[B, classes]``; a dual
+    encoder's or an embedder's image embeddings ``[B, D]`` (a dual encoder also has ``text_encoder``: prompts ->
+    text embeddings ``[T, D]``, run inside the Workbench); a segmenter's class scores ``[B, classes, H, W]`` (or a
+    mapping whose ``"out"`` is that, as torchvision's); a detector's list of ``{"boxes" [n, 4] (x0, y0, x1, y1 in
+    input pixels), "labels" [n], "scores" [n]}`` per image (torchvision's eval convention). Explainers explain a
+    scalar: other tasks are bound to a target first (:mod:`xai_core.targets`), which gives a one-output model.
+    ``target_kind`` is the kind of target such a bound model explains ("" for a model as loaded).
     """
 
     id: str
@@ -45,10 +54,15 @@ class ModelSpec:
     tokens: TokenLayout | None = None
     interpolation: str = "bilinear"
     device: torch.device = field(default_factory=default_device)
+    task: str = "classifier"
+    text_encoder: Callable[[list[str]], torch.Tensor] | None = field(default=None, repr=False)
+    target_kind: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _fingerprint: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ExplainerError(f"Unknown model task {self.task!r}; one of {', '.join(TASKS)}.")
         # Frozen (no weight gradients are ever computed) and channels-last: measured +35-55% CPU
         # throughput on the bundled model for forward and forward+backward.
         # torch's stub lists device and memory_format in separate overloads; Module.to accepts both at once.

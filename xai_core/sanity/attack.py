@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine import select
+from ..engine import class_probabilities, select
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..types import Progress
@@ -118,7 +118,7 @@ def manipulate(model: ModelSpec | Workbench, image: np.ndarray, target_map: np.n
     h, w = x.shape[-2:]
     tmap = torch.from_numpy(np.ascontiguousarray(target_map, dtype=np.float32))[None, None].to(x.device)
     tmap = F.interpolate(tmap, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    p0 = torch.softmax(wb.logits(x), 1).clone()  # a normal tensor: the loss below differentiates through it
+    p0 = class_probabilities(wb.logits(x)).clone()  # a normal tensor: the loss below differentiates through it
     tgt = torch.tensor([int(p0.argmax()) if target is None else int(target)], device=x.device)
     smooth = smoothed(wb, attack_beta)
     x01 = model.denormalise(x).detach()
@@ -128,7 +128,7 @@ def manipulate(model: ModelSpec | Workbench, image: np.ndarray, target_map: np.n
         for it in range(steps):
             xa = model.normalise((x01 + delta).clamp(0, 1))
             hm = explanation_map(smooth.module, xa, tgt, method, create_graph=True)
-            out = torch.softmax(smooth.module(xa), 1)
+            out = class_probabilities(smooth.module(xa))
             loss = ((_unit(hm) - _unit(tmap)) ** 2).sum() * 1e4 + gamma * ((out - p0) ** 2).sum()
             opt.zero_grad()
             loss.backward()
@@ -143,7 +143,7 @@ def manipulate(model: ModelSpec | Workbench, image: np.ndarray, target_map: np.n
         before, after = (explanation_map(model.module, z, tgt, method) for z in (x, xadv))
     defence = smoothed(wb, defence_beta)
     d_before, d_after = (explanation_map(defence.module, z, tgt, method) for z in (x, xadv))
-    p1 = torch.softmax(wb.logits(xadv), 1)
+    p1 = class_probabilities(wb.logits(xadv))
 
     def img(z: torch.Tensor) -> np.ndarray:
         return (z[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
