@@ -65,7 +65,7 @@ def spec(module: nn.Module, task: str, labels: list[str], **kw: object) -> Model
 
 def text(prompts: list[str]) -> torch.Tensor:
     table = {"red": [1.0, 1.0], "grey": [0.0, 1.0]}
-    return torch.tensor([table[p] for p in prompts])
+    return torch.tensor([table.get(p, [0.5, 1.0]) for p in prompts])
 
 
 def image(patch: bool = True) -> np.ndarray:

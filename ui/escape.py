@@ -5,6 +5,7 @@ the absolute paths of its files."""
 
 from __future__ import annotations
 
+import html
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -25,3 +26,12 @@ def no_paths(text: object) -> str:
     """``text`` with every absolute file path (``/srv/app/.venv/.../w.pth``, ``C:\\x\\w.pth``) cut to its last part:
     a visitor never reads where the server keeps its files. URLs are left alone."""
     return _PATH.sub(r"\1", str(text))
+
+
+def plain(text: object, limit: int = 200) -> str:
+    """``text`` for Plotly's titles and hover labels, which render a few HTML tags (``<b>``, ``<a href>``, ``<br>``):
+    HTML-escaped, control characters as spaces, at most ``limit`` characters."""
+    s = _CONTROL.sub(" ", str(text))
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return html.escape(s, quote=True)

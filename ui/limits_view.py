@@ -6,6 +6,8 @@ import streamlit as st
 
 from xai_core.untrusted import FORMATS, describe_limits
 
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif"]  # what image uploaders offer (checked after)
+
 
 def render() -> None:
     with st.expander("Upload limits and safety"):

@@ -84,7 +84,7 @@ def restore(model_names: list[str]) -> None:
         st.session_state[LAST_IMAGE] = kept
     elif token:
         st.session_state[MISSING_UPLOAD] = True
-    elif q.get("sample") in images.sample_names():
+    elif q.get("sample") in images.all_sample_names():
         st.session_state["image_source"] = "Sample"
         st.session_state["sample_name"] = q.get("sample")
     target = q.get("target") or ""

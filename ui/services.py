@@ -47,9 +47,10 @@ def uploaded_model(digest: str, filename: str, options: tuple[tuple[str, object]
 
 
 @st.cache_resource(max_entries=16)
-def capabilities(model_key: str, _model: xc.ModelSpec) -> list:
-    """The capability matrix of a loaded model (which explainers apply, and why the others do not)."""
-    return xc.capabilities(_model)
+def capabilities(model_key: str, _model: xc.ModelSpec, kind: str | None = None) -> list:
+    """The capability matrix of a loaded model for targets of ``kind`` (default: its first; which explainers apply,
+    and why the others do not)."""
+    return xc.capabilities(_model, kind)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

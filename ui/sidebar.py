@@ -14,12 +14,12 @@ from xai_core import device as devices
 from xai_core import images
 from xai_core.untrusted import LIMITS
 
-from . import escape, limits_view, links, own_model_picker, services, upload_urls
+from . import escape, limits_view, links, own_model_picker, services, target_view, upload_urls
 from .errors import report
 from .state import CONTEXT, LAST_IMAGE, Context, Upload
 
 OWN = "own"
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif"]
+IMAGE_TYPES = limits_view.IMAGE_TYPES
 MB = 1024 * 1024
 
 
@@ -75,7 +75,7 @@ def _image() -> tuple:
         kept = _upload()
         if kept is not None:
             return kept.image, kept.name, kept.digest, kept.notes, "upload", kept.token
-    name = st.selectbox("Sample image", images.sample_names(), key="sample_name", disabled=source == "Upload")
+    name = st.selectbox("Sample image", images.all_sample_names(), key="sample_name", disabled=source == "Upload")
     img, digest = services.sample(name)
     return img, name, digest, [], "sample", ""
 
@@ -110,10 +110,13 @@ def render() -> Context:
         st.image(img, caption=f"{escape.markdown(name)} · {img.shape[1]}×{img.shape[0]}", width="stretch")
         for n in notes:
             st.caption(f"ℹ️ {escape.markdown(n, 400)}")
-        if key.startswith("upload:"):
+        if spec.task != "classifier":
+            target_view.capabilities(spec, key)
+        elif key.startswith("upload:"):
             own_model_picker.capabilities(xc.Workbench(spec, options), key, digest, img)
         with st.expander("About this model"):
-            about = f"{spec.title}: {spec.num_classes} classes, input {spec.input_size[1]}×{spec.input_size[0]}. "
+            task = spec.task.replace("_", " ")
+            about = f"{spec.title}: {task}, {spec.num_classes} classes, input {spec.input_size[1]}×{spec.input_size[0]}. "
             st.caption(escape.markdown(escape.no_paths(about + spec.provenance), 600))
         limits_view.render()
     ctx = Context(xc.Workbench(spec, options), key, img, name, digest, notes, source, token)

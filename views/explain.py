@@ -1,11 +1,26 @@
-"""Explain page: top-5 predictions, pick a class and several explainers, compare heatmaps side by side (refining
+"""Explain page: top-5 predictions, pick a class (or, for a model that is not a classifier, a prompt, a reference image,
+a region or a box) and several explainers, compare heatmaps side by side (refining
 explainers' maps sharpen in place, with their uncertainty on demand); pin a result and compare, present full screen,
 copy a link to the view, download a report or the raw maps."""
 
 import streamlit as st
 
 import xai_core as xc
-from ui import anytime_view, cards, escape, figures, links, maps, pins, present, report_button, services, state, widgets
+from ui import (
+    anytime_view,
+    cards,
+    escape,
+    figures,
+    links,
+    maps,
+    pins,
+    present,
+    report_button,
+    services,
+    state,
+    target_view,
+    widgets,
+)
 from xai_core import render
 
 DEFAULTS = ["gradcam", "integrated_gradients", "guided_backprop"]
@@ -27,20 +42,33 @@ with controls:
     st.caption("What did the model look at? Pick explainers and compare their heatmaps side by side. "
                "Hover a map to read its raw attribution.")
     image, digest, edit_label = pins.edited(ctx)
-probs = services.predictions(ctx.model_key, digest, ctx.workbench, image)
-# Only methods that apply to this model are offered (a CNN gets no attention rollout, a ViT no Guided Backprop);
-# the sidebar's "What works on this model" says why the others do not.
-specs = {s.id: s for s in xc.list_explainers() if s.why_not(model) is None}
-if "explainers" in st.session_state:  # picks made for another model keep only what applies to this one
-    st.session_state["explainers"] = [m for m in st.session_state["explainers"] if m in specs]
+classifier = model.task == "classifier"
+probs = services.predictions(ctx.model_key, digest, ctx.workbench, image) if classifier else None
 
 with controls:
     left, right = st.columns([1, 1], gap="large")  # wide enough for three explainer chips
     with left:
-        st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
-                        config={"displayModeBar": False})
+        if probs is not None:
+            st.plotly_chart(figures.top_k(probs, model.labels), width="stretch", key="topk",
+                            config={"displayModeBar": False})
+            picked = None
+        else:  # a prompt, a reference image, a region or a box: the scalar every explainer explains
+            picked = target_view.picker(ctx, image)
+    # Only methods that apply to this model (and target) are offered (a CNN gets no attention rollout, a ViT no Guided
+    # Backprop, a box no CAM); the sidebar's "What works on this model" says why the others do not.
+    if classifier:
+        specs = {s.id: s for s in xc.list_explainers() if s.why_not(model) is None}
+    else:
+        kind = picked.kind if picked is not None else xc.target_kinds(model)[0]
+        specs = {c.id: xc.get_explainer(c.id) for c in services.capabilities(ctx.model_key, model, kind) if c.applies}
+    if "explainers" in st.session_state:  # picks made for another model keep only what applies to this one
+        st.session_state["explainers"] = [m for m in st.session_state["explainers"] if m in specs]
     with right:
-        target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
+        if probs is not None:
+            target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
+            name, score = model.label(target), f" (p = {probs[target]:.1%})"
+        else:
+            target, name, score = picked, picked.title if picked is not None else "", ""
         chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
                                 default=None if "explainers" in st.session_state else [m for m in DEFAULTS if m in specs],
                                 key="explainers",
@@ -69,13 +97,16 @@ with controls:
     if not chosen:
         st.info("Pick at least one explainer above.")
         st.stop()
+    if target is None:
+        st.info("Choose what to explain above.")
+        st.stop()
 
-st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target, "seed": seed,
-                                  "digest": ctx.digest}
+st.session_state[state.CHOICE] = {"explainers": chosen, "params": params, "target": target if classifier else None,
+                                  "seed": seed, "digest": ctx.digest}
 links.publish_view(chosen, params, seed)
 if presenting:
     ncols = min(len(chosen), 4)
-    st.markdown(f"### {escape.markdown(model.label(target))} (p = {probs[target]:.1%}) · {escape.markdown(model.title)}"
+    st.markdown(f"### {escape.markdown(name)}{score} · {escape.markdown(model.title)}"
                 + (f" · {edit_label}" if edit_label else ""))
 else:
     st.divider()
@@ -100,7 +131,7 @@ for i, mid in enumerate(chosen):
         results.append((spec.title, e))
 
 stop_slot.empty()
-label = f"{model.title} · {model.label(target)} · {edit_label or ctx.image_name} · seed {seed}"
+label = f"{model.title} · {name} · {edit_label or ctx.image_name} · seed {seed}"
 if results:
     pins.compare(label, image, results, alpha, cmap, presenting)
     with st.container(key=present.CONTROLS + "-downloads"):
@@ -115,10 +146,11 @@ if results:
                 tuple((e.request.key, e.refinement and e.refinement.stopped) for _, e in results))
         st.download_button("⬇️ Download the grid as PNG", services.memo(gkey, grid), file_name=f"xai-{digest[:8]}.png",
                            mime="image/png", key="download_grid")
-        report_button.explanation_downloads(ctx, image, digest, results, alpha, cmap, {"class": model.label(target),
-                                                                                       "image edit": edit_label or "none"})
-        st.caption(f"Explaining **{escape.markdown(model.label(target))}** (p={probs[target]:.1%}) with "
-                   f"{escape.markdown(model.title)}.")
+        report_button.explanation_downloads(ctx, image, digest, results, alpha, cmap,
+                                            {"class" if classifier else "target": name, "image edit": edit_label or "none"})
+        if not classifier:
+            score = f" ({target_view.score_text(results[0][1])})"
+        st.caption(f"Explaining **{escape.markdown(name)}**{score} with {escape.markdown(model.title)}.")
         with st.expander("🔗 Copy a link to this view"):
             st.code(links.share_url(), language=None)
             st.caption("Opens this page with the same model, image, class, explainers, parameters and seed (an image "

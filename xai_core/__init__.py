@@ -19,9 +19,10 @@ from . import (
     options,
     render,
     store,  # what persists (named concepts): SQLAlchemy, SQLite by default, XAI_DB_URL for PostgreSQL
+    targets,  # what to explain beyond a class: a prompt, a reference image, a region, a box
 )
 from .api import explain, predict, probabilities
-from .capability import Capability, capabilities
+from .capability import Capability, capabilities, target_kinds
 from .errors import Cancelled, ExplainerError, ImageError, ModelLoadError, XaiError
 from .images import load_image
 from .models import (
@@ -49,5 +50,5 @@ __all__ = [
     "Prediction", "Progress", "RunOptions", "Workbench", "XaiError", "as_workbench", "capabilities", "concepts", "engine",
     "explain", "explainers", "from_module", "get_explainer", "images", "lab", "list_explainers", "list_models", "load_checkpoint",
     "load_image", "load_model", "load_own_model", "metrics", "model_status", "model_title", "options", "parse_labels", "predict",
-    "probabilities", "render", "store",
+    "probabilities", "render", "store", "target_kinds", "targets",
 ]

@@ -70,13 +70,28 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
+EXTRA_SAMPLES: dict[str, Callable[[], np.ndarray]] = {}  # registered by other modules (the lab's synthetic images)
+
+
+def register_sample(name: str, loader: Callable[[], np.ndarray]) -> None:
+    """Add a sample image to the sidebar's list (:func:`all_sample_names`), e.g. the lab's synthetic horses
+    (registered by :mod:`xai_core.lab`); sets built from "the bundled samples" (:func:`sample_names`) keep the photos."""
+    EXTRA_SAMPLES[name] = loader
+
+
 def sample_names() -> list[str]:
-    """Names of the bundled sample images (they ship in scikit-image; no download)."""
+    """Names of the bundled sample photos (they ship in scikit-image; no download)."""
     return list(SAMPLES)
+
+
+def all_sample_names() -> list[str]:
+    """The photos and the registered extra samples: what a visitor can pick."""
+    return [*SAMPLES, *EXTRA_SAMPLES]
 
 
 def load_sample(name: str) -> np.ndarray:
     """One bundled sample image as RGB uint8."""
-    if name not in SAMPLES:
-        raise ImageError(f"Unknown sample {name!r}; choose one of {', '.join(SAMPLES)}.")
-    return SAMPLES[name]()
+    loader = SAMPLES.get(name) or EXTRA_SAMPLES.get(name)
+    if loader is None:
+        raise ImageError(f"Unknown sample {name!r}; choose one of {', '.join(all_sample_names())}.")
+    return loader()

@@ -16,7 +16,8 @@ declared names, one value per sample), ``reports_logits`` (its first forward pas
 resolves ``TOP1`` targets and returns that pass's logits, so no separate forward is needed), ``signed_if`` (for a
 method whose sign depends on its parameters: ``signed_if(resolved params) -> bool``), ``applies`` (optional
 ``applies(model) -> str | None``: ``None`` when the method can run on that model, else the sentence that says why
-not, read by the capability matrix shown when a model loads; without it a method is taken to apply), ``steps``
+not, read by the capability matrix shown when a model loads; without it a method is taken to apply), ``targets``
+(the kinds of target whose scalar it can explain, :data:`TARGET_KINDS`; all by default), ``steps``
 (a refining explainer's generator of any-time maps, see :mod:`anytime`: the function's own arguments plus
 ``previews``; :meth:`ExplainerSpec.stream` runs it, and the registered function must be its last result).
 """
@@ -47,6 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", ExplainerResult, Attribution)
 RUN_ARGS = ("progress", "seed")  # what every run may pass besides the declared parameters
 REDUCTION = "reduction"  # the parameter an attribution's registration adds: its channel reduction
+TARGET_KINDS = ("class", "prompt", "similarity", "region", "detection")  # xai_core.targets' kinds, and a class
 
 REDUCTIONS = {
     "max_abs": "max |a| over channels (Simonyan et al.)",
@@ -78,6 +80,7 @@ class ExplainerSpec(Parameterised):
     per_channel: bool = False  # fn returns an Attribution; the map is its reduction (parameter 'reduction')
     signed_if: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
     applies: Callable[[ModelSpec], str | None] | None = field(default=None, repr=False)
+    targets: tuple[str, ...] = TARGET_KINDS
     steps: Callable[..., Iterator[ExplainerResult | Attribution]] | None = field(default=None, repr=False)
     run_args: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -103,7 +106,10 @@ class ExplainerSpec(Parameterised):
         return self.cost.passes(self.resolve(params or {}), input_size)
 
     def why_not(self, model: ModelSpec) -> str | None:
-        """``None`` if this method applies to ``model`` (as far as can be told without running it), else why not."""
+        """None if this method applies to ``model`` (bound to a target: for its kind) as far as can be told, else why."""
+        kind = model.target_kind or "class"
+        if kind not in self.targets:
+            return f"{self.title} explains {' or '.join(self.targets)} targets only, not a {kind} target."
         return self.applies(model) if self.applies is not None else None
 
     def signed_for(self, params: Mapping[str, Any] | None = None) -> bool:

@@ -31,7 +31,7 @@ from .options import RunOptions
 from .registry import ExplainerSpec
 from .request import ExplainRequest, Explanation, Prediction
 from .result import TOP1, Refinement
-from .targets import TARGET_TYPES, Target, bind, why_not
+from .targets import TARGET_TYPES, Target, bind, describe_output, why_not
 from .types import DiagnosticValue, Progress
 
 T = TypeVar("T")
@@ -153,6 +153,12 @@ class Workbench:
             x = model.preprocess(_check_image(image)) if image is not None else \
                 torch.zeros(1, 3, *model.input_size, device=model.device)
             return Workbench(bind(model, target, x), self._options)
+
+    def describe(self, image: np.ndarray) -> dict[str, Any]:
+        """What a segmenter or a detector says about an RGB uint8 image, for target pickers
+        (:func:`.targets.describe_output`: class shares and the class map, or the detections)."""
+        with self.session() as model:
+            return describe_output(model, model.preprocess(_check_image(image)))
 
     def explain_tensor(self, x: torch.Tensor, targets: list[int | None] | None, request: ExplainRequest, *,
                        progress: Progress | None = None) -> BatchRun:

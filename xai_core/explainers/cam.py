@@ -25,7 +25,7 @@ def _applies(model: ModelSpec) -> str | None:
     "cam", title="CAM", family="CAM", signed=True,
     summary="The last feature maps weighted by the linear classifier's weights for the class.",
     reference="Zhou et al. 2016, 'Learning Deep Features for Discriminative Localization', CVPR. arXiv:1512.04150",
-    cost=Cost(1, 0), reports_logits=True, applies=_applies,
+    cost=Cost(1, 0), reports_logits=True, applies=_applies, targets=("class",),
 )
 def cam(model: ModelSpec, x: torch.Tensor, target: torch.Tensor) -> ExplainerResult:
     """M_c = Σ_k w_k^c A_k (Zhou et al. 2016, arXiv:1512.04150), signed, at the input size.

@@ -90,7 +90,7 @@ def _residual_canonizers(model: ModelSpec) -> list:
     summary="Relevance of the class score redistributed layer by layer back to the pixels (Zennit composites).",
     reference="Bach et al. 2015, 'On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise "
               "Relevance Propagation', PLoS ONE; composites: Kohlbrenner et al. 2020, arXiv:1910.09840",
-    cost=Cost(1, 1), reports_logits=True, applies=_applies,
+    cost=Cost(1, 1), reports_logits=True, applies=_applies, targets=("class", "region"),  # linear in the outputs
     diagnostics=(Diagnostic("relevance_kept", "Relevance kept", fmt="pixels hold {:.0%} of the logit"),),
     params=(ParamSpec("composite", "choice", "epsilon_plus_flat", "Rules",
                       "Which LRP rule each layer type uses (Zennit composites).", choices=COMPOSITES),),

@@ -6,7 +6,7 @@
     data = lab.make_dataset(200, seed=1)  # images, labels, tagged, masks, tag_boxes
 """
 
-from . import influence, model_manipulation, road, roar
+from . import influence, model_manipulation, road, roar, samples  # samples: registers the lab's sample images
 from .data import CLASSES, SIZE, LabSet, add_tag, make_dataset
 from .data_randomisation import map_similarity, shuffled_label_model
 from .influence import helpfulness

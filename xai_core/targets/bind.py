@@ -112,18 +112,21 @@ def bind(model: ModelSpec, target: Target, x: torch.Tensor) -> ModelSpec:
 
 
 def describe_output(model: ModelSpec, x: torch.Tensor) -> dict[str, Any]:
-    """What an unbound model says about one input, for pickers: a segmenter's per-class pixel shares, a detector's
-    detections (boxes as fractions of the image, labels, scores). Run inside the Workbench's session."""
+    """What an unbound model says about one input, for pickers: a segmenter's per-class pixel shares ("share") and
+    class map ("classes", [H, W] at its output size), a detector's detections ("boxes" as fractions of the image,
+    "labels", "scores", best first). Run inside the Workbench's session."""
     with torch.no_grad():
         out = model.module(x[:1])
     if model.task == "segmenter":
         z = segment_scores(out)[0]
-        share = torch.bincount(z.argmax(0).flatten(), minlength=z.shape[0]).float() / z[0].numel()
-        return {"share": share.cpu().numpy()}
+        classes = z.argmax(0)
+        share = torch.bincount(classes.flatten(), minlength=z.shape[0]).float() / z[0].numel()
+        return {"share": share.cpu().numpy(), "classes": classes.to(torch.int32).cpu().numpy()}
     if model.task == "detector":
         d = out[0]
         h, w = model.input_size
         scale = torch.tensor([w, h, w, h], dtype=torch.float32)
-        return {"boxes": (d["boxes"].float().cpu() / scale).clamp(0, 1).numpy(), "labels": d["labels"].cpu().numpy(),
-                "scores": d["scores"].float().cpu().numpy()}
+        order = d["scores"].float().cpu().argsort(descending=True)
+        return {"boxes": (d["boxes"].float().cpu()[order] / scale).clamp(0, 1).numpy(),
+                "labels": d["labels"].cpu()[order].numpy(), "scores": d["scores"].float().cpu()[order].numpy()}
     raise ExplainerError(f"{model.title} is a {model.task.replace('_', ' ')}; it has no regions or boxes to list.")
