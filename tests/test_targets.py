@@ -194,3 +194,21 @@ def test_describe_output_lists_regions_and_boxes() -> None:
     d = T.describe_output(det, det.preprocess(image()))
     best = d["boxes"][int(np.argmax(d["scores"]))] * SIZE
     assert best[0] <= x0 + 4 and best[2] >= x1 - 4 and best[1] <= y0 + 4 and best[3] >= y1 - 4
+
+
+def test_metrics_and_the_random_target_check_use_the_targets_scalar() -> None:
+    from xai_core import metrics, sanity
+    make_model, make_target = CASES["region box"]
+    wb = xc.Workbench(make_model())
+    bound = wb.bound(make_target(), image())
+    m = bound.explain(image(), xc.ExplainRequest.make("gradient", 0)).map
+    report = metrics.evaluate(bound, image(), {"Gradient": m}, 0, metrics=["deletion"])
+    curve = report.curves[("Gradient", "deletion")]
+    # deleting the patch first takes the region's score (not a softmax of one column, which would stay 1) to ~0
+    assert curve.probs[0] == pytest.approx(float(bound.logits(bound.model.preprocess(image()))[0, 0]), rel=1e-4)
+    assert curve.probs[-1] < 0.05 * curve.probs[0]
+    check = sanity.random_target_check(wb, image(), [("gradient", {})], target=make_target(), seeds=3)
+    assert len(check.other["Gradient (saliency)"]) == 3 and all("over the box" in n for n in check.class_names)
+    assert check.spreads["Gradient (saliency)"].median < 0.5  # a box elsewhere: another map
+    prompt = sanity.random_target(1, T.PromptTarget("red", "grey"))
+    assert isinstance(prompt, T.PromptTarget) and prompt.text != "red" and prompt.contrast == "grey"

@@ -121,7 +121,7 @@ class Workbench:
         """Softmax probabilities ``[N, classes]`` of RGB uint8 images of any size, in one batched run."""
         with self.session() as model:
             x = torch.cat([model.preprocess(im) for im in images])
-            if model.task != "classifier":
+            if model.task != "classifier" and not model.target_kind:
                 raise ExplainerError(why_not(model.task, "class") or "")
             return class_probabilities(self.logits(x)).cpu().numpy()
 
@@ -185,7 +185,7 @@ class Workbench:
             x = x.to(model.device)
             if isinstance(request.target, TARGET_TYPES):
                 model = bind(model, request.target, x)
-            elif model.task != "classifier":
+            elif model.task != "classifier" and not model.target_kind:  # a bound model's class 0 is its target
                 raise ExplainerError(why_not(model.task, "class") or "")
             why = spec.why_not(model)
             if why:
