@@ -51,8 +51,11 @@ def _own_options(fmt: str) -> tuple[object, dict]:
     if fmt == "huggingface":
         up = st.file_uploader("Model folder as a zip", type=["zip"], key="own_hf", max_upload_size=LIMITS.model_zip_bytes // MB,
                               help="config.json + model.safetensors (+ preprocessor_config.json), as save_pretrained "
-                                   "writes them. Pickled .bin weights and custom code (auto_map) are refused.")
-        return up, {}
+                                   "writes them: an image classifier, a CLIP or SigLIP dual encoder (with its "
+                                   "tokenizer files: tokenizer.json, vocab.json + merges.txt or spiece.model) or a "
+                                   "DINOv2 backbone (an embedder). Pickled .bin weights and custom code (auto_map) "
+                                   "are refused.")
+        return up, _layers()
     if fmt == "onnx":
         up = st.file_uploader("ONNX file", type=["onnx"], key="own_onnx", max_upload_size=LIMITS.onnx_bytes // MB,
                               help="Converted to a differentiable torch module (onnx2torch): every explainer works on "
@@ -68,15 +71,43 @@ def _own_options(fmt: str) -> tuple[object, dict]:
     up = st.file_uploader("Checkpoint: a state dict", type=["pth", "pt", "safetensors", "bin"], key="own_ckpt",
                           max_upload_size=mb, help="Saved with torch.save(model.state_dict(), path) or safetensors. "
                                                    "Loaded with weights_only=True: pickled objects are refused, never run.")
-    arch = st.selectbox("Architecture", [*xc.ARCHITECTURES, "timm"], key="own_arch",
-                        format_func=lambda a: "timm model (type its name)…" if a == "timm" else a)
-    if arch == "timm":
-        missing = xc.models.missing_packages("timm")
+    dense = xc.models.DENSE_ARCHITECTURES
+    arch = st.selectbox("Architecture", [*xc.models.architectures(), "timm", "open_clip"], key="own_arch",
+                        format_func=lambda a: ARCH_TITLES.get(a) or (f"{a} ({dense[a][0]})" if a in dense else a))
+    if arch in ("timm", "open_clip"):
+        missing = xc.models.missing_packages(arch)
         if missing:
-            st.warning("timm models need the optional package timm: run `pip install timm` on the server.", icon="📦")
+            st.warning(f"{arch} models need the optional package {PACKAGES[arch]}: run `pip install {PACKAGES[arch]}` "
+                       "on the server.", icon="📦")
+    if arch == "open_clip":
+        name = st.selectbox("open_clip model", xc.models.open_clip_names() or ["ViT-B-32"], key="own_open_clip",
+                            help="Built from open_clip's bundled config (nothing downloaded); a dual encoder: explain "
+                                 "a prompt or the similarity to a reference image.")
+        return up, {"architecture": f"open_clip/{name}", **_layers()}
+    if arch in dense:
+        side = int(st.number_input("Input size (pixels)", 32, LIMITS.model_input_side, 320, step=32, key="own_dense_size",
+                                   help="The image is resized to this square; detectors run at it (no internal resize "
+                                        "to 800 px), so CPU runs stay fast. The class count is read from the file."))
+        return up, {"architecture": arch, "input_size": (side, side), **_layers()}
+    if arch == "timm":
         arch = "timm/" + st.text_input("timm model name", "resnet50", key="own_timm").strip()
     n = int(st.number_input("Number of classes", 1, 100_000, 1000, step=1, key="own_classes"))
-    return up, {"architecture": arch, "num_classes": n}
+    return up, {"architecture": arch, "num_classes": n, **_layers()}
+
+
+ARCH_TITLES = {"timm": "timm model (type its name)…", "open_clip": "open_clip model (pick its name)…"}
+PACKAGES = {"timm": "timm", "open_clip": "open_clip_torch"}
+
+
+def _layers() -> dict:
+    """The layer choices over the ones found (empty/0: found by the loader)."""
+    with st.expander("Layers (optional)"):
+        cam = st.text_input("CAM layer", "", key="own_cam_layer", help="A module name, e.g. layer4 or "
+                            "model.vision_model.encoder.layers.10.layer_norm1; empty: the layer found.").strip()
+        blocks = int(st.number_input("Attention blocks (last N, 0: all)", 0, 256, 0, key="own_attention_blocks",
+                                     help="Attention rollout and Chefer start at the last N transformer blocks "
+                                          "(CLIP ViT-B/16 maps are sharper from the last few)."))
+    return {"cam_layer": cam or None, "attention_blocks": blocks or None}
 
 
 def render() -> tuple[xc.ModelSpec, str]:

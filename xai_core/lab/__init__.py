@@ -25,4 +25,5 @@ from .spray import SprayResult, spray
 
 __all__ = ["CLASSES", "SIZE", "LabCNN", "LabSet", "SprayResult", "accuracy", "add_tag", "as_spec", "helpfulness",
            "influence", "load_lab_model", "make_dataset", "map_similarity", "maps_for", "model_manipulation",
-           "pointing_on_tag_and_object", "road", "roar", "shortcut_report", "shuffled_label_model", "spray", "to_tensor", "train"]
+           "pointing_on_tag_and_object", "road", "roar", "samples", "shortcut_report", "shuffled_label_model", "spray",
+           "to_tensor", "train"]

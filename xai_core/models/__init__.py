@@ -12,15 +12,18 @@ from ..errors import ModelLoadError
 from . import zoo
 from .bundled import load_lite0
 from .labels import imagenet_labels, parse_labels
-from .own import FORMATS, load_own_model, missing_packages, torchscript_allowed
+from .open_clip_models import names as open_clip_names
+from .own import FORMATS, architectures, load_own_model, missing_packages, torchscript_allowed
 from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from .tv_dense import ARCHS as DENSE_ARCHITECTURES
 from .upload import ARCHITECTURES, load_checkpoint
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
-__all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "FORMATS", "ModelSpec", "from_module", "imagenet_labels", "list_models",
-           "load_checkpoint", "load_model", "load_own_model", "missing_packages", "model_status", "model_title",
-           "parse_labels", "register_model", "torchscript_allowed"]
+__all__ = ["ARCHITECTURES", "DEFAULT_MODEL", "DENSE_ARCHITECTURES", "FORMATS", "ModelSpec", "architectures",
+           "from_module", "imagenet_labels", "list_models", "load_checkpoint", "load_model", "load_own_model",
+           "missing_packages", "model_status", "model_title", "open_clip_names", "parse_labels", "register_model",
+           "torchscript_allowed"]
 
 
 Loader = Callable[[torch.device | None], ModelSpec]

@@ -8,6 +8,7 @@ build it for real. Every refusal is one :class:`ModelLoadError` sentence naming 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -54,10 +55,12 @@ def static(module: nn.Module) -> ModelCost:
     return ModelCost(params, nbytes, sum(1 for _ in module.modules()))
 
 
-def measure(module: nn.Module, input_size: tuple[int, int], *, forward: bool = True) -> ModelCost:
+def measure(module: nn.Module, input_size: tuple[int, int], *, forward: bool = True,
+            call: Callable[[nn.Module], object] | None = None) -> ModelCost:
     """The cost of ``module`` (on the meta device, or real: the forward then runs on a meta copy of the input only
     when the module is on meta). With ``forward``, one batch-1 forward on a meta input counts every module's output
-    bytes and the FLOPs (torch's FlopCounterMode); a module that cannot run on meta leaves both None."""
+    bytes and the FLOPs (torch's FlopCounterMode); a module that cannot run on meta leaves both None. ``call`` runs
+    another forward instead (``call(module)``, e.g. a dual encoder's text tower on meta token ids)."""
     base = static(module)
     if not forward:
         return base
@@ -73,7 +76,10 @@ def measure(module: nn.Module, input_size: tuple[int, int], *, forward: bool = T
     module.eval()  # as the model will run (batch norm in training mode refuses a batch of 1 on a 1×1 map)
     try:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            module(torch.empty(1, 3, *input_size, device="meta"))
+            if call is None:
+                module(torch.empty(1, 3, *input_size, device="meta"))
+            else:
+                call(module)
         flops = int(counter.get_total_flops())
     except Exception:  # noqa: BLE001 - an op without a meta kernel: the static part still stands
         return base

@@ -9,6 +9,7 @@ fit the model exactly."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import ModelLoadError
-from ..untrusted.hfconfig import KEYS
+from ..untrusted.hfconfig import DUAL_KEYS, KEYS, TOWER_KEYS, TOWERS, towers
 from ..untrusted.messages import shown
 from ..untrusted.modelargs import check_normalisation, check_side
 from ..untrusted.modelfiles import ModelFolder
@@ -54,14 +55,17 @@ def _library() -> tuple[Any, Any, Any]:
     return transformers, CONFIG_MAPPING, MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
 
-def _config(folder: ModelFolder, kind: str) -> tuple[Any, Any, dict[str, Any]]:
-    """(model class, config object, the class's default config as a dict); ``_name_or_path`` is dropped unread."""
+def _config(folder: ModelFolder, kind: str, class_name: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(model class: ``class_name`` or the kind's image classifier, config object, the class's default config as a dict);
+    ``_name_or_path`` is dropped unread (from the towers too)."""
     transformers, configs, names = _library()
-    name = names.get(kind)
+    name = class_name or names.get(kind)
     name = name[0] if isinstance(name, tuple) else name
+    clean = {k: {a: b for a, b in v.items() if a != "_name_or_path"} if isinstance(v, dict) and k.endswith(
+        ("_config", "_config_dict")) else v for k, v in folder.config.items() if k != "_name_or_path"}
     try:
         cls = getattr(transformers, name)
-        config = configs[kind].from_dict({k: v for k, v in folder.config.items() if k != "_name_or_path"})
+        config = configs[kind].from_dict(clean)
         defaults = configs[kind]().to_dict()
     except Exception as e:  # noqa: BLE001 - a config class raises many types for odd values
         raise ModelLoadError(f"The transformers library cannot read this {kind} config.json ({type(e).__name__}); "
@@ -86,18 +90,25 @@ def input_size(folder: ModelFolder, config: Any) -> tuple[int, int]:
 
 def _culprit(folder: ModelFolder, kind: str, defaults: dict[str, Any], size: tuple[int, int]) -> str:
     """The field that grows the model most over its library default (by ratio; a smaller patch costs more), to name
-    it when the model is too large."""
+    it when the model is too large (a dual encoder's tower fields as ``text_config.vocab_size``)."""
     def total(v: object) -> float:
         items = v if isinstance(v, list) else [v]
         return float(sum(x for x in items if isinstance(x, (int, float)) and not isinstance(x, bool)))
 
+    def fields(config: dict[str, Any], base: dict[str, Any], keys: frozenset[str], where: str = "") -> list[tuple]:
+        return [(where + k, v, base.get(k)) for k, v in config.items() if k in keys]
+
     best, name, value = 1.0, "", ""
-    fields = [(k, v, defaults.get(k)) for k, v in folder.config.items() if k in KEYS[kind]]
-    fields += [("image_size", max(size), 224), ("num_labels", len(folder.config.get("id2label") or {}) or
-                                                folder.config.get("num_labels"), 2)]
-    for k, v, d in fields:
+    found = fields(folder.config, defaults, KEYS.get(kind) or DUAL_KEYS.get(kind) or frozenset())
+    if kind in TOWERS:
+        for key, tower, sub in towers(folder.config):
+            found += fields(sub, defaults.get(key.removesuffix("_dict")) or {}, TOWER_KEYS[tower], f"{key}.")
+    found += [("image_size", max(size), 224), ("num_labels", len(folder.config.get("id2label") or {}) or
+                                               folder.config.get("num_labels"), 2)]
+    for k, v, d in found:
         grow, base = total(v), total(d)
-        ratio = (base / grow if k.startswith("patch_size") else grow / base) if grow > 0 and base > 0 else 0
+        small = k.rsplit(".", 1)[-1].startswith("patch_size")
+        ratio = (base / grow if small else grow / base) if grow > 0 and base > 0 else 0
         if ratio > best:
             best, name, value = ratio, k, shown(repr(v), 40)
     where = "config.json"
@@ -137,27 +148,39 @@ def _load(cls: Any, config: Any, folder: ModelFolder, kind: str) -> nn.Module:
     return model
 
 
-def build(folder: ModelFolder) -> tuple[HFClassifier, list[str] | None, tuple[int, int]]:
-    """(classifier module, labels from ``id2label`` or None, input size), the cost checked before it is built."""
+def checked(folder: ModelFolder, class_name: str | None, size: Callable[[Any], tuple[int, int]],
+            wrapper: Callable[[nn.Module], nn.Module], more: Callable[[nn.Module, str], None] | None = None
+            ) -> tuple[Any, tuple[int, int]]:
+    """(the folder's model with its weights, input size): the config read by ``class_name`` (default: the kind's image
+    classifier), first built on the meta device inside ``wrapper`` (what will run) to check its cost at the input
+    size ``size(config)`` gives (``more(meta, what)`` checks more, e.g. a text tower), then loaded for real."""
     kind = folder.config["model_type"]
-    cls, config, defaults = _config(folder, kind)
-    size = input_size(folder, config)
+    cls, config, defaults = _config(folder, kind, class_name)
+    side = size(config)
     with torch.device("meta"):
-        meta = HFClassifier(_build(cls, config, kind))
-    what = _culprit(folder, kind, defaults, size)
-    cost.check(cost.measure(meta, size, forward=False), what)  # parameters and modules before any forward
-    measured = cost.measure(meta, size)
+        meta = wrapper(_build(cls, config, kind))
+    what = _culprit(folder, kind, defaults, side)
+    cost.check(cost.measure(meta, side, forward=False), what)  # parameters and modules before any forward
+    measured = cost.measure(meta, side)
     if measured.activation_bytes is None:
-        raise ModelLoadError(f"The {kind} model this config.json describes does not run on a {size[1]}×{size[0]} input "
+        raise ModelLoadError(f"The {kind} model this config.json describes does not run on a {side[1]}×{side[0]} input "
                              "(the preprocessor's size); make config.json's image_size, its layer sizes and the "
                              "preprocessor's size agree.")
     cost.check(measured, what)
+    if more is not None:
+        more(meta, what)
     del meta
-    model = _load(cls, config, folder, kind)
+    return _load(cls, config, folder, kind).eval(), side
+
+
+def build(folder: ModelFolder) -> tuple[HFClassifier, list[str] | None, tuple[int, int]]:
+    """(classifier module, labels from ``id2label`` or None, input size), the cost checked before it is built."""
+    model, size = checked(folder, None, lambda config: input_size(folder, config), HFClassifier)
+    config = model.config
     n = config.num_labels
     id2label = getattr(config, "id2label", None) or {}
     labels = [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(n)] if id2label else None
-    return HFClassifier(model.eval()), labels, size
+    return HFClassifier(model), labels, size
 
 
 def preprocessing(folder: ModelFolder, size: tuple[int, int]) -> tuple[dict[str, Any], str]:

@@ -25,7 +25,7 @@ from ..untrusted.checkpoints import read_state_dict
 from ..untrusted.limits import LIMITS
 from ..untrusted.modelargs import check_classes, check_input_size, check_normalisation
 from ..untrusted.modelfiles import read_model_folder
-from . import hf, onnx_models, timm_models
+from . import choices, hf, hf_dual, onnx_models, open_clip_models, timm_models, tv_dense
 from .labels import parse_labels
 from .layout import analyse
 from .spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
@@ -46,9 +46,9 @@ class Format:
 
 
 FORMATS = (
-    Format("state_dict", "State dict (torchvision or timm architecture)", ("pth", "pt", "bin", "safetensors"), (),
+    Format("state_dict", "State dict (torchvision, timm or open_clip architecture)", ("pth", "pt", "bin", "safetensors"), (),
            "torch.save(model.state_dict(), 'weights.pth')  # or safetensors.torch.save_file(model.state_dict(), ...)"),
-    Format("huggingface", "Hugging Face folder (zip)", ("zip",), ("transformers",),
+    Format("huggingface", "Hugging Face folder (zip): classifier, CLIP, SigLIP or DINOv2", ("zip",), ("transformers",),
            "model.save_pretrained('my_model'); processor.save_pretrained('my_model')  # then zip the folder"),
     Format("onnx", "ONNX", ("onnx",), ("onnx", "onnx2torch"),
            "torch.onnx.export(model, torch.randn(1, 3, 224, 224), 'model.onnx', dynamo=False)"),
@@ -62,14 +62,15 @@ def torchscript_allowed() -> bool:
 
 
 def missing_packages(fmt: str) -> list[str]:
-    """The optional packages format ``fmt`` needs that are not installed (``timm`` for timm architectures)."""
-    wanted = {f.id: f.packages for f in FORMATS}.get(fmt, (fmt,) if fmt == "timm" else ())
+    """The optional packages format ``fmt`` needs that are not installed (``timm``, ``open_clip`` for their architectures)."""
+    wanted = {f.id: f.packages for f in FORMATS}.get(fmt, (fmt,) if fmt in ("timm", "open_clip") else ())
     return [p for p in wanted if importlib.util.find_spec(p) is None]
 
 
 def architectures() -> list[str]:
-    """State-dict architectures: torchvision's (and the bundled EfficientNet-Lite0); timm ones are ``timm/<name>``."""
-    return list(ARCHITECTURES)
+    """State-dict architectures: torchvision's classifiers (and the bundled EfficientNet-Lite0), segmenters and
+    detectors; timm ones are ``timm/<name>``, open_clip ones ``open_clip/<name>``."""
+    return [*ARCHITECTURES, *tv_dense.ARCHS]
 
 
 def _labels(labels: list[str] | bytes | None, n: int, fallback: list[str] | None = None) -> list[str]:
@@ -130,6 +131,9 @@ def _timm(data: bytes, filename: str, name: str, num_classes: int | None, labels
 
 def _huggingface(data: bytes, filename: str, labels: list[str] | None, device: Any) -> ModelSpec:
     folder = read_model_folder(data)
+    if folder.config["model_type"] in hf_dual.DUAL or hf_dual.is_embedder(folder):
+        return hf_dual.load(folder, id=f"upload:hf:{filename}", title=filename, device=resolve_device(device),
+                            provenance=f"uploaded Hugging Face folder {filename}")
     module, names, size = hf.build(folder)
     kw, note = hf.preprocessing(folder, size)
     n = module.config.num_labels
@@ -187,12 +191,19 @@ def _torchscript(data: bytes, filename: str, labels: list[str] | None, device: A
 def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:
     """The user's model from the bytes of one uploaded file.
 
-    ``filename``'s extension picks the reader: ``.zip`` a Hugging Face folder, ``.onnx`` an ONNX graph, else a state
-    dict for ``options["architecture"]`` (a torchvision name or ``timm/<name>``). Options: ``num_classes``,
-    ``labels`` (a list of names, or the bytes of a labels file, parsed once the class count is known), ``device``;
-    for ONNX and TorchScript ``input_size`` (H, W), ``mean``, ``std`` (defaults: the size fixed in the graph or
-    224×224, ImageNet mean and std).
+    ``filename``'s extension picks the reader: ``.zip`` a Hugging Face folder (an image classifier, a CLIP or SigLIP
+    dual encoder, a DINOv2 embedder), ``.onnx`` an ONNX graph, else a state dict for ``options["architecture"]``: a
+    torchvision classifier, segmenter or detector name (:data:`.tv_dense.ARCHS`), ``timm/<name>`` or
+    ``open_clip/<name>``. Options: ``num_classes``, ``labels`` (a list of names, or the bytes of a labels file, parsed
+    once the class count is known), ``device``; for ONNX and TorchScript ``input_size`` (H, W), ``mean``, ``std``
+    (defaults: the size fixed in the graph or 224×224, ImageNet mean and std); for segmenters and detectors
+    ``input_size`` (default 320×320), for detectors ``min_size``/``max_size``; for every model ``cam_layer`` and
+    ``attention_blocks`` (:mod:`.choices`).
     """
+    return choices.apply(_load(data, filename, options), options)
+
+
+def _load(data: bytes, filename: str, options: dict[str, Any]) -> ModelSpec:
     labels, device = options.get("labels"), options.get("device")
     num_classes = _num_classes(options)
     name = filename.lower()
@@ -209,9 +220,14 @@ def load_own_model(data: bytes, filename: str, **options: Any) -> ModelSpec:
     arch = str(options.get("architecture") or "")
     if arch.startswith(timm_models.PREFIX):
         return _timm(data, filename, arch[len(timm_models.PREFIX):], num_classes, labels, device)
+    if arch.startswith(open_clip_models.PREFIX):
+        return open_clip_models.load(data, filename, arch[len(open_clip_models.PREFIX):], resolve_device(device))
+    if arch in tv_dense.ARCHS:
+        return tv_dense.load(data, filename, arch, device=resolve_device(device), options={**options,
+                             "num_classes": num_classes}, labels=lambda n: None if labels is None else _labels(labels, n))
     if arch not in ARCHITECTURES:
-        raise ModelLoadError(f"Choose the architecture of this state dict: one of {', '.join(ARCHITECTURES)}, or "
-                             "timm/<name> for a timm model.")
+        raise ModelLoadError(f"Choose the architecture of this state dict: one of {', '.join(architectures())}, or "
+                             "timm/<name> for a timm model, or open_clip/<name> for an open_clip model.")
     n = num_classes or 1000
     names = parse_labels(bytes(labels), n) if isinstance(labels, (bytes, bytearray)) else labels
     spec = load_checkpoint(data, filename, arch, n, names, torch.device(device) if device is not None else None)

@@ -52,7 +52,7 @@ def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, nu
     unexpected = [k for k in state if k not in expected]
     if missing and len(missing) == len(expected):
         raise ModelLoadError(f"None of the checkpoint's layer names match {arch} (it has e.g. {next(iter(state))!r}). "
-                             "Is it a checkpoint of another architecture?")
+                             "It is probably a checkpoint of another architecture.")
     mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
                   if k in state and state[k].shape != v.shape]
     head = f"{fc_layer}." if fc_layer else None
@@ -60,7 +60,7 @@ def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, nu
     if mismatched and not only_head and (missing or unexpected):
         raise ModelLoadError(f"The checkpoint's layers do not fit {arch}: {len(mismatched)} shape mismatch(es), "
                              f"{len(missing)} missing and {len(unexpected)} extra tensor(s) (e.g. {mismatched[0][0]}). "
-                             "Is it a checkpoint of another architecture?")
+                             "It is probably a checkpoint of another architecture.")
     if mismatched:
         k, got, want = mismatched[0]
         hint = ""
@@ -71,10 +71,10 @@ def check_state(state: dict[str, torch.Tensor], module: nn.Module, arch: str, nu
                              f"{k} is {list(got)} in the file but {list(want)} is expected.{hint}")
     if missing:
         raise ModelLoadError(f"The checkpoint lacks {len(missing)} tensor(s) {arch} needs, e.g. {missing[0]}. "
-                             "Is it a checkpoint of another architecture, or a partial save?")
+                             "It is probably a checkpoint of another architecture, or a partial save.")
     if unexpected:
         raise ModelLoadError(f"The checkpoint has {len(unexpected)} tensor(s) {arch} does not have, e.g. {unexpected[0]}. "
-                             "Is it a checkpoint of another architecture?")
+                             "It is probably a checkpoint of another architecture.")
 
 
 def check_cost(builder: Callable[[int], nn.Module], arch: str, num_classes: int, fc_name: str | None) -> None:

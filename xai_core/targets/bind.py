@@ -37,11 +37,11 @@ class Targeted(nn.Module):
         self._parameters = base._parameters
         self._buffers = base._buffers
         object.__setattr__(self, "base", base)  # not a child: named_modules() stays the base's
-        object.__setattr__(self, "head", head)
+        object.__setattr__(self, "target_head", head)  # output -> score; LeGrad applies it to each layer's reading
         object.__setattr__(self, "fast", False)  # never traced, frozen or compiled (fastpath): bound per request
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.base(x))  # type: ignore[operator]  # plain attributes, set above
+        return self.target_head(self.base(x))  # type: ignore[operator]  # plain attributes, set above
 
     def train(self, mode: bool = True) -> Targeted:  # the base's mode is the model's; never switch it from here
         object.__setattr__(self, "training", False)

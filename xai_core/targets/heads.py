@@ -87,8 +87,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class DetectionHead:
     """The score of one box (``box`` [4] in input pixels, class ``label``) in a detector's output, per image ``[B, 1]``:
 
-    * ``match``: the detection with the highest IoU with ``box``; if its IoU > ``iou`` and its label is ``label``,
-      IoU + its score, else 0 (pytorch-grad-cam's ``FasterRCNNBoxScoreTarget``);
+    * ``match``: of the detections labelled ``label``, the one with the highest IoU with ``box``; if its IoU > ``iou``,
+      IoU + its score, else 0 (pytorch-grad-cam's ``FasterRCNNBoxScoreTarget``, without its tie to other labels);
     * ``drise``: max over the detections labelled ``label`` of IoU × score (Petsiuk et al. 2021, D-RISE, with the
       class-vector similarity reduced to the label's score, which is all torchvision's detectors return); 0 if none.
     """
@@ -107,8 +107,13 @@ class DetectionHead:
         if self.scoring == "drise":
             hit = labels == self.label
             return (ious * scores)[hit].max() + zero if bool(hit.any()) else zero
-        i = int(ious.argmax())
-        return ious[i] + scores[i] + zero if float(ious[i].detach()) > self.iou and int(labels[i]) == self.label else zero
+        # the best-overlapping detection *with the label* (pytorch-grad-cam takes the best overall and then checks its
+        # label: the same unless detections of several classes share a box, as SSD's do, where theirs gives 0)
+        hit = labels == self.label
+        if not bool(hit.any()):
+            return zero
+        i = int(torch.where(hit, ious, torch.full_like(ious, -1.0)).argmax())
+        return ious[i] + scores[i] + zero if float(ious[i].detach()) > self.iou else zero
 
     def __call__(self, out: Any) -> torch.Tensor:
         if not isinstance(out, Sequence) or not all(isinstance(d, Mapping) and {"boxes", "labels", "scores"} <= set(d)

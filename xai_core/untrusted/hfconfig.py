@@ -4,7 +4,9 @@ set, bookkeeping keys, and library defaults that change nothing. Cheap bounds co
 blocks, list lengths, finite numbers), so that even building the model on the ``meta`` device (what
 :mod:`xai_core.models.hf` does next, to count parameters, activations and FLOPs) stays fast. Nothing in a config is a
 path, URL or hub id that is ever opened: such keys (``checkpoint_path``, ``pretrained_cfg``, ``backbone``, ...) are not
-on any list, and ``_name_or_path`` is dropped unread."""
+on any list, and ``_name_or_path`` is dropped unread. Dual encoders (CLIP, SigLIP) nest a text and a vision tower
+config: each is checked against its own allow-list (plus the generation settings older versions wrote, which no
+encoder reads), and their blocks count together."""
 
 from __future__ import annotations
 
@@ -48,6 +50,26 @@ KEYS: dict[str, frozenset[str]] = {kind: frozenset(keys.split()) for kind, keys 
                     "first_layer_is_expansion finegrained_output hidden_act tf_padding classifier_dropout_prob "
                     "initializer_range layer_norm_eps semantic_loss_ignore_index",
 }.items()}
+# Dual encoders (CLIP, SigLIP): their own keys, and a text and a vision tower, each a nested config with its own keys
+# (older versions also wrote ``*_config_dict`` copies, which override the towers).
+TOWERS = {"clip": ("clip_text_model", "clip_vision_model"), "siglip": ("siglip_text_model", "siglip_vision_model")}
+DUAL_KEYS = {"clip": frozenset("projection_dim logit_scale_init_value initializer_factor".split()),
+             "siglip": frozenset({"initializer_factor"})}
+_TOWER = ("hidden_size intermediate_size num_hidden_layers num_attention_heads hidden_act layer_norm_eps attention_dropout "
+          "dropout initializer_range initializer_factor ")
+_TEXT, _IMAGE = _TOWER + "vocab_size max_position_embeddings pad_token_id bos_token_id eos_token_id", \
+    _TOWER + "image_size patch_size num_channels"
+TOWER_KEYS = {k: frozenset(v.split()) for k, v in {
+    "clip_text_model": _TEXT + " projection_dim", "clip_vision_model": _IMAGE + " projection_dim",
+    "siglip_text_model": _TEXT + " projection_size", "siglip_vision_model": _IMAGE + " vision_use_head"}.items()}
+# Generation settings older save_pretrained versions wrote into every tower: never read by an encoder's forward.
+GENERATION = frozenset("max_length min_length do_sample early_stopping num_beams num_beam_groups diversity_penalty "
+                       "temperature top_k top_p typical_p repetition_penalty length_penalty no_repeat_ngram_size "
+                       "encoder_no_repeat_ngram_size bad_words_ids num_return_sequences output_scores "
+                       "return_dict_in_generate forced_bos_token_id forced_eos_token_id remove_invalid_values "
+                       "exponential_decay_length_penalty suppress_tokens begin_suppress_tokens decoder_start_token_id "
+                       "sep_token_id prefix tokenizer_class cross_attention_hidden_size task_specific_params "
+                       "tie_encoder_decoder".split())
 BOOKKEEPING = frozenset("architectures id2label label2id num_labels dtype torch_dtype transformers_version problem_type "
                         "model_type _name_or_path".split())
 # Base-config keys older save_pretrained versions wrote: accepted only with the value that changes nothing.
@@ -116,41 +138,74 @@ def _blocks(kind: str, config: dict[str, Any]) -> tuple[str, int]:
     return field, sum(depth) if isinstance(depth, list) else depth if isinstance(depth, int) else 0
 
 
-def check_config(config: dict[str, Any], *, limits: Limits = LIMITS) -> str:
-    """Refuse a config.json that names an unsupported model type or key, or whose fields are out of bounds; returns its
-    model type."""
-    kind = config.get("model_type")
-    if kind not in KEYS:
-        hint = (" Upload its timm weights as a state dict with the architecture timm/<name> instead."
-                if kind == "timm_wrapper" else " Custom architectures are never run here.")
-        raise ModelLoadError(f"The config.json names model_type {shown(repr(kind), 40)}; this server builds the image "
-                             f"classifiers {', '.join(sorted(KEYS))}.{hint}")
+def _keys(config: dict[str, Any], kind: str, keys: frozenset[str], limits: Limits, where: str = "") -> None:
+    """Every key allowed for ``kind`` (towers also accept generation settings) with a bounded value; sizes checked."""
+    extra = GENERATION if where else frozenset()
     for key, v in config.items():
         if key == "quantization_config":
             raise ModelLoadError("The config.json describes a quantised model (quantization_config), which this server "
                                  "does not load; save the float32 model with save_pretrained and zip that folder.")
-        ok = key in BOOKKEEPING or key in KEYS[kind] or (key in NO_OPS and v == NO_OPS[key])
+        ok = key in BOOKKEEPING or key in keys or key in extra or (key in NO_OPS and v == NO_OPS[key])
         if not ok:
-            raise ModelLoadError(f"The config.json key {shown(repr(key), 40)} is not accepted for model_type {kind!r}; "
-                                 f"{_HINT}.")
-        if key in KEYS[kind]:
-            _value(key, v, limits)
+            raise ModelLoadError(f"The config.json key {shown(repr(where + key), 40)} is not accepted for model_type "
+                                 f"{kind!r}; {_HINT}.")
+        if key in keys or key in extra:
+            _value(where + key, v, limits)
     for key in ("architectures", "dtype", "torch_dtype", "transformers_version", "problem_type", "_name_or_path"):
         v = config.get(key)
         if v is not None and not (isinstance(v, str) and len(v) <= 256 or key == "architectures" and isinstance(v, list)
                                   and len(v) <= 8 and all(isinstance(a, str) and len(a) <= 256 for a in v)):
-            raise ModelLoadError(f"{_where(key)} to an unexpected value ({type(v).__name__}); {_HINT}.")
+            raise ModelLoadError(f"{_where(where + key)} to an unexpected value ({type(v).__name__}); {_HINT}.")
     _classes(config, limits)
     size = config.get("image_size")
     for i, side in enumerate(size if isinstance(size, list) else [] if size is None else [size]):
-        check_side(side, "The config.json's image_size" + (f"[{i}]" if isinstance(size, list) else ""), limits=limits)
+        check_side(side, f"The config.json's {where}image_size" + (f"[{i}]" if isinstance(size, list) else ""),
+                   limits=limits)
     if config.get("num_channels", 3) != 3:
-        raise ModelLoadError(f"The config.json sets num_channels to {shown(repr(config['num_channels']), 20)}; this server "
-                             "feeds models RGB images (3 channels).")
+        raise ModelLoadError(f"The config.json sets {where}num_channels to {shown(repr(config['num_channels']), 20)}; "
+                             "this server feeds models RGB images (3 channels).")
     patch = config.get("patch_size")
     if patch is not None and (not isinstance(patch, int) or isinstance(patch, bool) or patch < 1):
-        raise ModelLoadError(f"The config.json sets patch_size to {shown(repr(patch), 20)}; a patch is at least 1 pixel.")
-    field, blocks = _blocks(kind, config)
+        raise ModelLoadError(f"The config.json sets {where}patch_size to {shown(repr(patch), 20)}; a patch is at least "
+                             "1 pixel.")
+
+
+def towers(config: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """A dual encoder's nested tower configs as (key, expected model type, config), present ones only."""
+    text, vision = TOWERS[config["model_type"]]
+    pairs = [("text_config", text), ("text_config_dict", text), ("vision_config", vision), ("vision_config_dict", vision)]
+    return [(key, tower, config[key]) for key, tower in pairs if config.get(key) is not None]
+
+
+def _towers(config: dict[str, Any], kind: str, limits: Limits) -> int:
+    """Check a dual encoder's towers; returns their blocks."""
+    blocks = 0
+    for key, tower, sub in towers(config):
+        if not isinstance(sub, dict):
+            raise ModelLoadError(f"{_where(key)} to a {type(sub).__name__}, not a JSON object; {_HINT}.")
+        if sub.get("model_type", tower) != tower:
+            raise ModelLoadError(f"The config.json's {key} names model_type {shown(repr(sub['model_type']), 40)}; a "
+                                 f"{kind} {key.split('_')[0]} tower is {tower!r}. {_HINT.capitalize()}.")
+        _keys(sub, tower, TOWER_KEYS[tower], limits, f"{key}.")
+        depth = sub.get("num_hidden_layers", 12)
+        blocks += depth if isinstance(depth, int) else 0
+    return blocks
+
+
+def check_config(config: dict[str, Any], *, limits: Limits = LIMITS) -> str:
+    """Refuse a config.json that names an unsupported model type or key, or whose fields are out of bounds; returns its
+    model type."""
+    kind = config.get("model_type")
+    if kind not in KEYS and kind not in TOWERS:
+        hint = (" Upload its timm weights as a state dict with the architecture timm/<name> instead."
+                if kind == "timm_wrapper" else " Custom architectures are never run here.")
+        raise ModelLoadError(f"The config.json names model_type {shown(repr(kind), 40)}; this server builds the image "
+                             f"classifiers {', '.join(sorted(KEYS))} and the dual encoders "
+                             f"{', '.join(sorted(TOWERS))}.{hint}")
+    dual = kind in TOWERS
+    subs = {"text_config", "text_config_dict", "vision_config", "vision_config_dict"} if dual else set()
+    _keys({k: v for k, v in config.items() if k not in subs}, kind, DUAL_KEYS[kind] if dual else KEYS[kind], limits)
+    field, blocks = ("num_hidden_layers", _towers(config, kind, limits)) if dual else _blocks(kind, config)
     if blocks * BLOCK_MODULES > limits.model_layers:
         raise ModelLoadError(f"The config.json sets {field} to ask for {blocks:,} blocks of at least {BLOCK_MODULES} modules "
                              f"each; this server builds models of up to {limits.model_layers:,} modules "

@@ -29,7 +29,9 @@ Why these numbers (the app is often a shared server: one visitor's upload must n
   ``model_activation_bytes`` and ``model_forward_flops`` (below), all costed from the graph before conversion or the
   first forward (:mod:`xai_core.models.onnx_cost`). A Hugging Face folder zip of at most 1 GB (a checkpoint with its
   configs), each JSON config at most 1 MB (ViT's is ~1 KB; an ImageNet-21k id2label ~700 KB); its members are
-  inflated through the bounded zip reader.
+  inflated through the bounded zip reader. A dual encoder's tokenizer files (``tokenizer.json``, ``vocab.json``,
+  ``merges.txt``, ``spiece.model``) are read as data of at most ``tokenizer_bytes`` 32 MB each (CLIP's tokenizer.json
+  is ~3.6 MB, SigLIP's spiece.model ~0.8 MB, a multilingual XLM-R tokenizer.json ~17 MB).
 - What an uploaded model *costs*, checked before anything real is allocated (a config is a recipe for an allocation):
   ``model_parameters`` 300 M (a 1 GB checkpoint holds 268 M float32 parameters; ViT-B has 86 M, ConvNeXt-L 198 M),
   ``model_activation_bytes`` 4 GB for one batch-1 forward (every module's output counted, as a backward keeps them),
@@ -88,6 +90,7 @@ class Limits:
     onnx_initializer_reads: int = 1024
     model_zip_bytes: int = 1024 * MB
     model_config_bytes: int = 1 * MB
+    tokenizer_bytes: int = 32 * MB
     model_parameters: int = 300_000_000
     model_activation_bytes: int = 4096 * MB
     model_forward_flops: int = 200_000_000_000
@@ -131,6 +134,7 @@ _WHAT = {
     "onnx_initializer_reads": "reads of a weight by ONNX operators other than Conv/Gemm/norms (converting is quadratic in them)",
     "model_zip_bytes": "bytes per Hugging Face model folder zip (inflated, all members)",
     "model_config_bytes": "bytes per JSON config in a model folder",
+    "tokenizer_bytes": "bytes per tokenizer file in a model folder (tokenizer.json, vocab.json, merges.txt, spiece.model)",
     "model_parameters": "parameters of a model an upload describes, counted before it is built",
     "model_activation_bytes": "bytes of activations of one forward pass at the model's input size (batch 1)",
     "model_forward_flops": "floating-point operations of one forward pass at the model's input size (batch 1)",

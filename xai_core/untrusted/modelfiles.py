@@ -23,10 +23,11 @@ import torch
 
 from ..errors import ImageError, ModelLoadError
 from .checkpoints import read_state_dict
-from .hfconfig import check_config, check_preprocessor
+from .hfconfig import TOWERS, check_config, check_preprocessor
 from .limits import LIMITS, MB, Limits, human
 from .messages import shown
 from .text import load_json
+from .tokenizers import read_files as read_tokenizer_files
 from .zips import UploadZip
 
 HF_HINT = ("In Python run `model.save_pretrained('my_model')` (it writes config.json and model.safetensors), zip the "
@@ -44,6 +45,7 @@ class ModelFolder:
     state: dict[str, torch.Tensor]
     preprocessor: dict[str, Any] | None
     files: list[str]
+    tokenizer: dict[str, bytes] = dataclasses.field(default_factory=dict)  # tokenizer files, as data (.tokenizers)
 
 
 def _json(z: UploadZip, name: str, limits: Limits) -> dict[str, Any]:
@@ -115,7 +117,8 @@ def read_model_folder(data: bytes, *, limits: Limits = LIMITS) -> ModelFolder:
         state.update(read_state_dict(part, name, limits=limits, strip_prefix=False))
         if len(state) > limits.checkpoint_tensors:
             raise ModelLoadError(f"The model folder has over {limits.checkpoint_tensors:,} tensors; fewer are read.")
-    return ModelFolder(config, state, pre, sorted(local))
+    tokenizer = read_tokenizer_files(z, local, limits) if config["model_type"] in TOWERS else {}
+    return ModelFolder(config, state, pre, sorted(local), tokenizer)
 
 
 # --------------------------------------------------------------------------------------------------------------
