@@ -117,7 +117,7 @@ def test_planted_patch_is_where_the_map_points(case: str, method: str) -> None:
     wb = xc.Workbench(make_model())
     params = {"window": 8, "stride": 4} if method == "occlusion" else {"masks": 2000, "cells": 6} if method == "rise" else {}
     e = wb.explain(image(), xc.ExplainRequest.make(method, make_target(), params))
-    assert e.target_kind == make_target().kind and e.class_name == make_target().title
+    assert e.target_kind == make_target().kind and e.class_name == make_target().named(wb.model.labels)
     if method == "rise":  # a sampled, smooth map: its top 5% lies on the patch (grown by RISE's cell blur)
         assert top_share(e.map) >= 0.75, f"{case}/{method}: {top_share(e.map):.2f} of the top 5% on the patch"
     else:

@@ -68,7 +68,7 @@ def title(e: xc.Explanation, user_stopped: bool = False) -> str:
 def with_uncertainty(fig: go.Figure, e: xc.Explanation, image: np.ndarray) -> go.Figure:
     """A copy of the heatmap figure ``fig`` with the hatching of ``e``'s unstable pixels on top (hover still reads the
     raw map); ``fig`` itself when ``e`` has no uncertainty."""
-    h, w = figures.fit(image, figures.DISPLAY_SIDE).shape[:2]
+    h, w = figures.display(image, figures.DISPLAY_SIDE).shape[:2]
     mask = unstable_mask(e, (h, w))
     if mask is None:
         return fig

@@ -23,6 +23,13 @@ def fit(a: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
+def display(a: np.ndarray, side: int) -> np.ndarray:
+    """An image for the screen: shrunk like :func:`fit` when it is larger than ``side``; a small one (the lab's 64×64
+    images) enlarged by a whole factor, pixels kept square, so its longer side is at most ``side``."""
+    k = side // max(a.shape[:2])
+    return np.repeat(np.repeat(a, k, 0), k, 1) if k >= 2 else fit(a, side)
+
+
 def top_k(probs: np.ndarray, labels: list[str], k: int = 5) -> go.Figure:
     idx = np.argsort(-probs)[:k][::-1]
     fig = go.Figure(go.Bar(
@@ -38,9 +45,10 @@ def top_k(probs: np.ndarray, labels: list[str], k: int = 5) -> go.Figure:
 def overlay_small(image: np.ndarray, raw: np.ndarray, signed: bool, *, alpha: float, cmap: str,
                   side: int = DISPLAY_SIDE) -> np.ndarray:
     """The heatmap blended over the image, both shrunk to at most ``side`` pixels."""
-    img = fit(image, side)
+    img = display(image, side)
     h, w = img.shape[:2]
-    return render.overlay(img, cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA), signed, alpha=alpha, cmap=cmap)
+    how = cv2.INTER_AREA if w <= raw.shape[1] else cv2.INTER_LINEAR
+    return render.overlay(img, cv2.resize(raw, (w, h), interpolation=how), signed, alpha=alpha, cmap=cmap)
 
 
 def heatmap(image: np.ndarray, raw: np.ndarray, signed: bool, *, alpha: float, cmap: str, title: str) -> go.Figure:

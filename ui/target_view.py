@@ -76,7 +76,7 @@ def _reference(ctx: Context, image: np.ndarray) -> T.Target | None:
         names = images.all_sample_names()
         name = st.selectbox("Reference sample", names, index=min(1, len(names) - 1), key="target_ref_sample")
         ref = services.sample(name)[0]
-    st.image(figures.fit(ref, 160), caption=f"Reference: {escape.markdown(name)}")
+    st.image(figures.display(ref, 160), caption=f"Reference: {escape.markdown(name)}")
     return T.SimilarityTarget(ref, name)
 
 
@@ -131,7 +131,7 @@ def _detection(ctx: Context, image: np.ndarray) -> T.Target | None:
 
 
 def _base(image: np.ndarray) -> tuple[go.Figure, int, int]:
-    small = figures.fit(image, figures.DISPLAY_SIDE)
+    small = figures.display(image, figures.DISPLAY_SIDE)
     h, w = small.shape[:2]
     fig = go.Figure(go.Image(z=small, hoverinfo="skip"))
     fig.update_layout(height=h + 20, margin=dict(l=0, r=0, t=10, b=0), showlegend=False,

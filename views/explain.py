@@ -68,7 +68,7 @@ with controls:
             target = state.target_box(ctx, probs, "Class to explain (type to search)", "target")
             name, score = model.label(target), f" (p = {probs[target]:.1%})"
         else:
-            target, name, score = picked, picked.title if picked is not None else "", ""
+            target, name, score = picked, picked.named(model.labels) if picked is not None else "", ""
         chosen = st.multiselect("Explainers", sorted(specs, key=lambda i: (specs[i].family, specs[i].title)),
                                 default=None if "explainers" in st.session_state else [m for m in DEFAULTS if m in specs],
                                 key="explainers",

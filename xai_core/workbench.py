@@ -255,7 +255,8 @@ class Workbench:
             cv2.resize(run.uncertainty[0].numpy(), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         tgt = run.targets[0]
         params = request.kwargs
-        name = request.target.title if isinstance(request.target, TARGET_TYPES) else self._model.label(tgt)
+        name = request.target.named(self._model.labels) if isinstance(request.target, TARGET_TYPES) else \
+            self._model.label(tgt)
         return Explanation(method=spec.id, title=spec.title, map=full, target=tgt, class_name=name,
                            probability=float(run.probabilities[0, tgt]), seconds=run.seconds,
                            signed=spec.signed_for(params), params=params, diagnostics=run.diagnostics_of(spec, 0),

@@ -99,7 +99,8 @@ def random_target_check(model: ModelSpec | Workbench, image: np.ndarray, methods
     spreads = {n: Spread.of([spearman_abs(original[n], o) for o in other[n]]) for n in names}
     if progress is not None:
         progress(1.0, "done")
-    return RandomLogitReport(0, target.title, seed_list, list(range(len(others))), [t.title for t in others],
+    labels = wb.model.labels
+    return RandomLogitReport(0, target.named(labels), seed_list, list(range(len(others))), [t.named(labels) for t in others],
                              original, other, spreads)
 
 

@@ -104,7 +104,8 @@ def bind(model: ModelSpec, target: Target, x: torch.Tensor) -> ModelSpec:
     head = head_for(model, target, x)
     if isinstance(target, RegionTarget) and target.box is None and target.mask is None and len(x) > 1:
         raise ExplainerError("A predicted region belongs to one image: explain one image at a time, or give a box.")
-    return ModelSpec(id=model.id, title=model.title, module=Targeted(model.module, head), labels=[target.title],
+    return ModelSpec(id=model.id, title=model.title, module=Targeted(model.module, head),
+                     labels=[target.named(model.labels)],
                      input_size=model.input_size, mean=model.mean, std=model.std, cam_layer=model.cam_layer,
                      fc_layer=None, reshape=model.reshape, provenance=model.provenance, tokens=model.tokens,
                      interpolation=model.interpolation, device=model.device, task=model.task,

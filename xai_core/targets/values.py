@@ -64,6 +64,10 @@ def _index(value: object, what: str) -> int:
     return int(value)
 
 
+def _label(labels: list[str], index: int) -> str:
+    return labels[index] if 0 <= index < len(labels) else f"class {index}"
+
+
 def digest(a: np.ndarray) -> str:
     """A content digest of an array (shape, dtype and bytes)."""
     h = hashlib.blake2b(digest_size=16)
@@ -90,6 +94,9 @@ class PromptTarget:
     def title(self) -> str:
         return f"“{self.text}”" + (f" − “{self.contrast}”" if self.contrast else "")
 
+    def named(self, labels: list[str]) -> str:
+        return self.title
+
     @property
     def key(self) -> list[Any]:
         return [self.kind, self.text, self.contrast]
@@ -114,6 +121,9 @@ class SimilarityTarget:
     @property
     def title(self) -> str:
         return f"similarity to {self.name}"
+
+    def named(self, labels: list[str]) -> str:
+        return self.title
 
     @property
     def key(self) -> list[Any]:
@@ -146,8 +156,12 @@ class RegionTarget:
 
     @property
     def title(self) -> str:
+        return self.named([])
+
+    def named(self, labels: list[str]) -> str:
+        """The title with the class's name from ``labels`` (the model's)."""
         where = "the box" if self.box else "the mask" if self.mask is not None else "its predicted region"
-        return f"class {self.index} over {where}"
+        return f"{_label(labels, self.index)} over {where}"
 
     @property
     def key(self) -> list[Any]:
@@ -177,8 +191,12 @@ class DetectionTarget:
 
     @property
     def title(self) -> str:
+        return self.named([])
+
+    def named(self, labels: list[str]) -> str:
+        """The title with the class's name from ``labels`` (the model's)."""
         x0, y0, x1, y1 = self.box
-        return f"box of class {self.label} at ({x0:.2f}, {y0:.2f})–({x1:.2f}, {y1:.2f})"
+        return f"{_label(labels, self.label)} box at ({x0:.2f}, {y0:.2f})–({x1:.2f}, {y1:.2f})"
 
     @property
     def key(self) -> list[Any]:
