@@ -15,6 +15,7 @@ from browser_helpers import (  # noqa: F401 - server_fixture is the fixture `ser
     CHROMIUM,
     NEEDS_CHROMIUM,
     _no_error,
+    _pick,
     _wait_idle_with,
     server_fixture,
 )
@@ -78,4 +79,38 @@ def test_detection_box_clicked_then_drise(server):
         _drawn(page, 3)  # the detections and two maps
         page.mouse.move(5, 5)
         page.screenshot(path=str(ARTIFACTS / "explain_detector.png"), full_page=True)
+        browser.close()
+
+
+def test_uploaded_clip_folder_prompt_contrast_and_similarity(server, tmp_path):
+    """A visitor uploads a (tiny, random) CLIP folder, types a prompt and a contrast prompt, then compares with
+    another image: each map names its target and its cosine score; no error on the way."""
+    from playwright.sync_api import sync_playwright
+
+    pytest.importorskip("transformers")
+    from test_target_models import make_clip
+
+    _, data, _ = make_clip()
+    folder = tmp_path / "tiny_clip.zip"
+    folder.write_bytes(data)
+    with sync_playwright() as p:
+        browser, page = _open(p, server, "lab_horse_cnn", "gradient,legrad")
+        _wait_idle_with(page, "Download the grid as PNG")
+        _pick(page, "Model", "Your own model")
+        page.locator("section[data-testid='stSidebar'] label").filter(has_text="Hugging Face").first.click()
+        page.wait_for_timeout(1000)
+        page.locator("section[data-testid='stSidebar'] input[type='file']").first.set_input_files(str(folder))
+        _wait_idle_with(page, "cosine similarity")
+        _no_error(page)
+        assert "“a photo of a horse”" in page.locator("body").inner_text()
+        page.get_by_role("textbox", name="Contrast prompt (optional)").fill("a photo of a dog")
+        page.get_by_role("textbox", name="Contrast prompt (optional)").press("Enter")
+        _wait_idle_with(page, "− “a photo of a dog”")
+        _no_error(page)
+        _drawn(page, 2)
+        page.mouse.move(5, 5)
+        page.screenshot(path=str(ARTIFACTS / "explain_prompt.png"), full_page=True)
+        page.locator("[data-testid='stMain'] label").filter(has_text="Similarity to another image").first.click()
+        _wait_idle_with(page, "similarity to")
+        _no_error(page)
         browser.close()
