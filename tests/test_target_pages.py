@@ -103,3 +103,21 @@ def test_a_classifier_keeps_its_class_picker() -> None:
     at = page("lab_horse_cnn", "Lab: horse with the tag")
     clean(at)
     assert at.selectbox(key="target:lab_horse_cnn:" + at.session_state["xai_context"].digest).value == 1
+
+
+def test_lab_dense_part_measures_relevance_on_the_tag_in_the_background() -> None:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("views/lab.py").run()
+    at.segmented_control(key="lab_part").set_value("dense").run()
+    at.slider(key="lab_dense_n").set_value(4).run()
+    at.button(key="lab_dense_job_start").click().run()
+    clean(at)
+    job = at.session_state["lab_dense_job"]
+    assert job.wait(300).done and job.error is None, job.error
+    at.run()
+    clean(at)
+    assert len(at.dataframe) == 2
+    rows = at.dataframe[1].value
+    gradcam = rows[(rows["model"] == "segmenter") & (rows["method"] == "gradcam") & (rows["image"] == "tagged horse")]
+    assert len(gradcam) and float(gradcam.iloc[0, list(rows.columns).index("mass on the tag")]) > 0.5, rows
