@@ -7,7 +7,9 @@ yields is the one-shot map: the registered function is ``last(steps(..., preview
 one, so a streamed final equals the one-shot map by construction (same samples, same order, same batches).
 Refinements come at engine-batch boundaries on a geometric :func:`schedule`, for one input at a time (a batch of
 several inputs yields only its final result); :mod:`xai_core.explainers.refining` scores through the engine in those
-segments.
+segments. Previews are made from the passes the final map needs, never from extra ones: the ladders visit their
+points coarse to fine (Integrated Gradients' steps, Occlusion's windows), in batches of the sizes a run in order has,
+and assemble the final map in that run's order.
 
 Uncertainty, per method family (stated in each result's ``refinement.uncertainty``):
 
@@ -18,8 +20,9 @@ Uncertainty, per method family (stated in each result's ``refinement.uncertainty
   replicates' standard deviation;
 * Score-CAM by channel batches: the standard error of the partial sum as an estimate of the full sum, the channels
   seen so far taken as a sample without replacement (zero once every channel is in);
-* ladders (Integrated Gradients with growing step counts, Occlusion coarse-to-fine, Meaningful Perturbation by
-  iterations): :data:`CHANGE`, the absolute change since the previous refinement (filled in by :func:`refine`).
+* ladders (Integrated Gradients' steps and Occlusion's windows coarse to fine, the others interpolated;
+  Meaningful Perturbation by iterations): :data:`CHANGE`, the absolute change since the previous refinement (filled
+  in by :func:`refine`).
 
 The stop rule (:class:`StopRule`): a stream stops early once the Spearman correlation of the top ``top`` share of
 pixels (the union of both maps' top pixels; all pixels by default) between successive refinements is at least

@@ -1,4 +1,4 @@
-"""Integrated Gradients, batched over interpolation steps through the engine; previews with fewer steps."""
+"""Integrated Gradients, batched over interpolation steps through the engine; any-time previews from the steps so far."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from ..engine import batch_size_for, chunks, input_gradients, logits_of, select
 from ..models.spec import ModelSpec
 from ..registry import Cost, Diagnostic, ParamSpec, Progress, attribution
 from ..result import Attribution, Refinement
-from . import refining
 from .common import reference_input
 
 BASELINES = ("black", "blurred", "noise")
 RULES = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
+BUFFER_BYTES = 2 ** 29  # the per-step gradients one input's previews keep (50 steps at 224 px: 30 MB)
 
 
 def nodes(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,25 +34,38 @@ def nodes(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(a, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
 
 
-def _integrate(model: ModelSpec, x: torch.Tensor, x0: torch.Tensor, target: torch.Tensor, steps: int, rule: str,
-               progress: Progress | None, refinement: Refinement) -> Attribution:
-    """IG of ``x`` from ``x0`` with ``steps`` points of ``rule``, and its completeness diagnostics."""
-    alphas, weights = nodes(steps, rule)
-    alphas, weights = alphas.to(x.device), weights.to(x.device)
-    acc = torch.zeros_like(x)
+def coarse_to_fine(alphas: torch.Tensor) -> list[int]:
+    """The steps in the order they are computed for previews: the point nearest the middle of the path first, then
+    each time the one farthest (in α) from those taken (the first of ties), so every prefix spreads over the path."""
+    a = alphas.double().cpu().numpy()
+    order = [int(np.abs(a - 0.5).argmin())]
+    dist = np.abs(a - a[order[0]])
+    for _ in range(len(a) - 1):
+        order.append(int(dist.argmax()))
+        dist = np.minimum(dist, np.abs(a - a[order[-1]]))
+    return order
 
-    def compute(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.arange(start, stop, device=x.device)
-        b, s = idx // steps, idx % steps
-        a = alphas[s].view(-1, 1, 1, 1)
-        grad = input_gradients(model.module, x0[b] + a * (x[b] - x0[b]), target[b]).grad
-        return grad * weights[s].view(-1, 1, 1, 1), b
 
-    size = batch_size_for(x.device, x.shape[-1] * x.shape[-2])
-    for _, _, (g, b) in chunks(len(x) * steps, compute, batch_size=size, progress=progress, desc="IG steps"):
-        acc.index_add_(0, b, g)
+def partial_weights(alphas: torch.Tensor, weights: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Weights on the steps ``seen`` (indices, ascending α) that apply the rule to the gradient interpolated linearly
+    in α between them (held constant beyond the first and last): each step's weight goes to its two seen neighbours in
+    proportion. With every step seen they are the rule's own weights."""
+    a, w = alphas.double().cpu().numpy(), weights.double().cpu().numpy()
+    av = a[seen.cpu().numpy()]
+    if len(av) == 1:
+        return torch.ones(1, dtype=weights.dtype, device=weights.device)
+    hi = np.clip(np.searchsorted(av, a), 1, len(av) - 1)
+    f = np.clip((a - av[hi - 1]) / (av[hi] - av[hi - 1]), 0.0, 1.0)
+    out = np.zeros(len(av))
+    np.add.at(out, hi - 1, w * (1 - f))
+    np.add.at(out, hi, w * f)
+    return torch.tensor(out, dtype=weights.dtype, device=weights.device)
+
+
+def _result(x: torch.Tensor, x0: torch.Tensor, target: torch.Tensor, acc: torch.Tensor, z: torch.Tensor,
+            refinement: Refinement) -> Attribution:
+    """The attribution (x − x') ⊙ ``acc`` and its completeness diagnostics from the logits ``z`` of [x, x']."""
     attr = (x - x0) * acc
-    z = logits_of(model.module, torch.cat([x, x0]), desc="completeness")
     f = select(z, torch.cat([target, target]))
     delta = f[: len(x)] - f[len(x):]
     gap = (attr.sum(dim=(1, 2, 3)) - delta).abs() / delta.abs().clamp_min(1e-12)
@@ -63,24 +76,50 @@ def _integrate(model: ModelSpec, x: torch.Tensor, x0: torch.Tensor, target: torc
 def attribute_steps(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, steps: int = 50,
                     baseline: str = "black", rule: str = "gausslegendre", progress: Progress | None = None,
                     seed: int = 0, previews: bool = False) -> Iterator[Attribution]:
-    """IG (Sundararajan et al. 2017, arXiv:1703.01365) with growing step counts: with ``previews`` and one input,
-    separate runs with 4, 8, 16, … steps (each at most half of ``steps``, together at most 30% of it) come first,
-    then the ``steps``-step run itself (the one-shot attribution, computed as if alone). Uncertainty: the change since
-    the previous run (:data:`anytime.CHANGE`, an estimate of the quadrature error; none without previews)."""
+    """IG (Sundararajan et al. 2017, arXiv:1703.01365) any-time. One input whose steps take several engine batches
+    computes its full batches' steps in :func:`coarse_to_fine` order, keeping each step's gradient, and the last
+    ``steps % batch`` steps (the short batch of a run in order) last, as that run does; with ``previews``, at the
+    :func:`anytime.schedule` batch boundaries, the rule is applied to the gradient interpolated between the steps done
+    (:func:`partial_weights`), at no extra pass. The final sum runs over the steps in the rule's order, batch by batch
+    as a run in order adds them: the one-shot map, bit-equal to a run in order's wherever a step's gradient depends on
+    its batch's size but not on which steps share it (every batch keeps its size; checked with AVX-512 and AVX2
+    kernels). Several inputs, or one batch: in order, no previews. Uncertainty: the change since the previous
+    refinement (:data:`anytime.CHANGE`, an estimate of the interpolation error)."""
     x0 = reference_input(model, x, baseline, seed)
-    ladder: list[int] = []
-    for n in (4, 8, 16, 32, 64, 128) if previews and len(x) == 1 else ():
-        if 2 * n > steps or sum(ladder) + n > 0.3 * steps:  # previews cost at most 30% of the run itself
-            break
-        ladder.append(n)
-    kind = anytime.CHANGE if ladder else ""
-    work, done = sum(ladder) + steps, 0
-    for n in ladder:
-        yield _integrate(model, x, x0, target, n, rule, refining.portion(progress, done, n, work, f"{n}-step preview: "),
-                         Refinement(n, steps, f"{n} steps (a preview; {steps} in full)", kind))
-        done += n
-    yield _integrate(model, x, x0, target, steps, rule, refining.portion(progress, done, steps, work),
-                     Refinement(steps, steps, f"{steps} of {steps} steps", kind))
+    alphas, weights = (t.to(x.device) for t in nodes(steps, rule))
+    size, total = batch_size_for(x.device, x.shape[-1] * x.shape[-2]), len(x) * steps
+    keep = len(x) == 1 and total > size and total * x[0].numel() * x.element_size() <= BUFFER_BYTES
+    full = total - total % size  # the steps of full batches, visited coarse to fine; then the short batch's
+    order = torch.tensor([*coarse_to_fine(alphas[:full]), *range(full, total)] if keep else range(total),
+                         dtype=torch.long, device=x.device)
+    bounds = [*anytime.schedule(full, size)[:-1], total] if keep and previews else [total]  # none just before the end
+    kind = anytime.CHANGE if len(bounds) > 1 else ""
+    z = logits_of(model.module, torch.cat([x, x0]), desc="completeness")
+    grads = torch.empty(total if keep else 0, *x.shape[1:], device=x.device)
+    acc, j = torch.zeros_like(x), 0
+
+    def compute(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = order[start:stop]
+        b, s = idx // steps, idx % steps
+        a = alphas[s].view(-1, 1, 1, 1)
+        return input_gradients(model.module, x0[b] + a * (x[b] - x0[b]), target[b]).grad, b, s
+
+    for _, stop, (g, b, s) in chunks(total, compute, batch_size=size, progress=progress, desc="IG steps"):
+        if not keep:
+            acc.index_add_(0, b, g * weights[s].view(-1, 1, 1, 1))
+            continue
+        grads[s] = g
+        if stop >= bounds[j] and stop < total:
+            while bounds[j] <= stop:
+                j += 1
+            seen = order[:stop].sort().values
+            part = torch.tensordot(partial_weights(alphas, weights, seen), grads[seen], dims=1)[None]
+            yield _result(x, x0, target, part, z, Refinement(stop, steps, f"{stop} of {steps} steps (the others "
+                                                                         "interpolated)", kind))
+    for start in range(0, total, size) if keep else ():  # the rule's order, in a run-in-order's batches
+        s = torch.arange(start, min(total, start + size), device=x.device)
+        acc.index_add_(0, s // steps, grads[s] * weights[s].view(-1, 1, 1, 1))
+    yield _result(x, x0, target, acc, z, Refinement(steps, steps, f"{steps} of {steps} steps", kind))
 
 
 @attribution(

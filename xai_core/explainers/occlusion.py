@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 
 from .. import anytime, options
-from ..engine import scores
+from ..engine import batch_size_for, scores
 from ..errors import ExplainerError
 from ..models.spec import ModelSpec
 from ..registry import Cost, ParamSpec, Progress, explainer
@@ -42,30 +42,37 @@ def _interpolation(idx: list[int], count: int, device: torch.device) -> torch.Te
     return out
 
 
-def _occlude(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, ref: torch.Tensor, base: torch.Tensor,
-             window: int, stride: int, progress: Progress | None, every: int = 1) -> torch.Tensor:
-    """Maps [B, H, W]: base − score with each window hidden (``ref`` pixels), averaged over the windows per pixel.
-    ``every`` > 1 scores every such window offset along each axis (and the last) and interpolates the score drops
-    linearly to the others: a coarse preview of the same map."""
-    h, w = x.shape[-2:]
-    rows, cols = _indicators(h, window, stride, x.device), _indicators(w, window, stride, x.device)
-    ry, rx = (rows, cols) if every == 1 else (rows[_every(len(rows), every)], cols[_every(len(cols), every)])
-    ny, nx = len(ry), len(rx)
-    n = ny * nx
+def grids(ny: int, nx: int) -> list[tuple[int, int]]:
+    """Coarse-to-fine grids of window offsets, (every k-th row, every l-th column) each with the last: every 8th, 4th
+    and 2nd offset (where that leaves at least 3 along each axis), columns refined before rows, ending with (1, 1)."""
+    levels = [k for k in (8, 4, 2) if min(len(_every(ny, k)), len(_every(nx, k))) >= 3 and k < min(ny, nx)] + [1]
+    out = [(levels[0], levels[0])]
+    for a, b in zip(levels[:-1], levels[1:], strict=True):
+        out += [(a, b), (b, b)]
+    return out
 
-    def make(start: int, stop: int) -> torch.Tensor:  # one vectorised select per batch: no per-window Python
-        idx = torch.arange(start, stop, device=x.device)
-        k = idx % n
-        hidden = ry[k // nx, :, None] & rx[k % nx, None, :]
-        return torch.where(hidden[:, None], ref[idx // n], x[idx // n])
 
-    drop = (base.repeat_interleave(n) - scores(model.module, len(x) * n, make, target.repeat_interleave(n),
-                                               progress=progress, desc="windows")).view(len(x), ny, nx)
-    if every > 1:
-        iy = _interpolation(_every(len(rows), every), len(rows), x.device)
-        ix = _interpolation(_every(len(cols), every), len(cols), x.device)
-        drop = torch.einsum("yi,bij,xj->byx", iy, drop, ix)
-    # Windows are outer products of a row and a column indicator, so the per-pixel sum is R^T · drop · C.
+def visiting_order(ny: int, nx: int, unit: int, device: torch.device) -> tuple[torch.Tensor, list[tuple[int, int, int]]]:
+    """The windows (row-major indices) in the order they are scored in batches of ``unit``: first the last
+    ``count % unit`` (the short batch of a row-major run, scored alone as there), then each of :func:`grids`' new
+    windows in turn, row-major; and per grid ``(windows scored when it is complete, k, l)``."""
+    seen = torch.zeros(ny * nx, dtype=torch.bool)
+    seen[ny * nx - ny * nx % unit:] = True
+    order, done = [seen.nonzero().flatten()], []
+    seen = seen.view(ny, nx)
+    for k, m in grids(ny, nx):
+        grid = torch.zeros(ny, nx, dtype=torch.bool)
+        grid[torch.tensor(_every(ny, k))[:, None], torch.tensor(_every(nx, m))[None, :]] = True
+        new = (grid & ~seen).flatten().nonzero().flatten()
+        seen |= grid
+        order.append(new)
+        done.append((int(seen.sum()), k, m))
+    return torch.cat(order).to(device), done
+
+
+def _to_map(rows: torch.Tensor, cols: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    """Maps [B, H, W] from the score drops [B, rows, cols]: averaged over the windows covering each pixel. Windows are
+    outer products of a row and a column indicator, so the per-pixel sum is R^T · drop · C."""
     r, c = rows.float(), cols.float()
     total = torch.einsum("yh,byx,xw->bhw", r, drop, c)
     count = r.sum(0)[:, None] * c.sum(0)[None, :]
@@ -75,35 +82,56 @@ def _occlude(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, ref: torch
 def occlusion_steps(model: ModelSpec, x: torch.Tensor, target: torch.Tensor, *, window: int = 16, stride: int = 8,
                     baseline: str = "black", progress: Progress | None = None,
                     previews: bool = False) -> Iterator[ExplainerResult]:
-    """Occlusion (Zeiler & Fergus 2014, arXiv:1311.2901) coarse to fine: with ``previews`` and one input, separate runs
-    on every 8th, 4th and 2nd window offset along each axis (where that leaves at least 3), their score drops
-    interpolated linearly to the other offsets, come first; then the run itself (the one-shot map, computed as if
-    alone). Uncertainty: the change since the previous run (:data:`anytime.CHANGE`)."""
+    """Occlusion (Zeiler & Fergus 2014, arXiv:1311.2901) coarse to fine. One input scores its windows in
+    :func:`visiting_order`: every 8th offset along each axis, then every 4th, 2nd, all (one axis at a time); with
+    ``previews``, at the first engine-batch boundary after each grid is complete, the score drops on that grid,
+    interpolated linearly to the other offsets, give a preview at no extra pass. The final map is computed from all
+    the windows' drops as a row-major run does: the one-shot map, bit-equal to a row-major run's wherever a window's
+    score depends on its batch's size but not on which windows share it (every batch keeps its size). Several inputs:
+    row-major, no previews. Uncertainty: the change since the previous refinement (:data:`anytime.CHANGE`)."""
     h, w = x.shape[-2:]
     if window > min(h, w) or stride > window:
         raise ExplainerError(f"The window ({window} px) must fit the {w}×{h} input and the stride ({stride}) must "
                              "not exceed the window.")
     ref = reference_input(model, x, baseline)
-    ny, nx = len(positions(h, window, stride)), len(positions(w, window, stride))
+    rows, cols = _indicators(h, window, stride, x.device), _indicators(w, window, stride, x.device)
+    ny, nx = len(rows), len(cols)
     n = ny * nx
     if cap_samples(model, x, n, what="windows").count < n:
         raise ExplainerError(f"{n} windows do not fit the {options.current().time_budget:.0f} s time budget; raise "
                              "the budget or use "
                              "a larger stride.")
     base = scores(model.module, len(x), lambda a, b: x[a:b], target)
-    levels = [k for k in (8, 4, 2) if min(len(_every(ny, k)), len(_every(nx, k))) >= 3 and k < min(ny, nx)
-              ] if previews and len(x) == 1 else []
-    kind = anytime.CHANGE if levels else ""
-    counts = [len(_every(ny, k)) * len(_every(nx, k)) for k in levels]
-    work, done = sum(counts) + n, 0
-    for k, m in zip(levels, counts, strict=True):
-        maps = _occlude(model, x, target, ref, base, window, stride,
-                        refining.portion(progress, done, m, work, "coarse preview: "), every=k)
-        yield ExplainerResult(maps, target, refinement=Refinement(
-            m, n, f"a preview: {m:,} of {n:,} windows, the others interpolated", kind))
-        done += m
-    maps = _occlude(model, x, target, ref, base, window, stride, refining.portion(progress, done, n, work))
-    yield ExplainerResult(maps, target, refinement=Refinement(n, n, f"{n:,} of {n:,} windows", kind))
+    unit = batch_size_for(x.device, h * w)
+    order, ladder = torch.arange(len(x) * n, device=x.device), list[tuple[int, int, int]]()
+    short = n % unit if len(x) == 1 else 0  # a row-major run's short batch, scored first here
+    if len(x) == 1:
+        order, ladder = visiting_order(ny, nx, unit, x.device)
+    stops = {short + -(-(m - short) // unit) * unit for m, _, _ in ladder[:-1]} if previews else set()
+    bounds = sorted({short} - {0} | {b for b in stops if b < n} | {len(x) * n})
+    kind = anytime.CHANGE if len(bounds) > 1 else ""
+    drop = torch.empty(len(x) * n, device=x.device)
+
+    def make(start: int, stop: int) -> torch.Tensor:  # one vectorised select per batch: no per-window Python
+        idx = order[start:stop]
+        k = idx % n
+        hidden = rows[k // nx, :, None] & cols[k % nx, None, :]
+        return torch.where(hidden[:, None], ref[idx // n], x[idx // n])
+
+    for _, stop, s in refining.scored(model.module, make, target.repeat_interleave(n), bounds, unit,
+                                      probabilities=False, progress=progress, what="windows"):
+        drop[order[stop - len(s): stop]] = base.repeat_interleave(n)[order[stop - len(s): stop]] - s
+        if stop < len(x) * n and stop in stops:
+            _, k, c = max(g for g in ladder if g[0] <= stop)
+            iy, ix = _every(ny, k), _every(nx, c)
+            m = len(iy) * len(ix)
+            coarse = drop.view(1, ny, nx)[:, iy][:, :, ix]
+            est = torch.einsum("yi,bij,xj->byx", _interpolation(iy, ny, x.device), coarse,
+                               _interpolation(ix, nx, x.device))
+            yield ExplainerResult(_to_map(rows, cols, est), target, refinement=Refinement(
+                m, n, f"{m:,} of {n:,} windows on a coarse grid, the others interpolated", kind))
+    yield ExplainerResult(_to_map(rows, cols, drop.view(len(x), ny, nx)), target,
+                          refinement=Refinement(n, n, f"{n:,} of {n:,} windows", kind))
 
 
 @explainer(

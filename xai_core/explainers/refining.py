@@ -14,8 +14,9 @@ from ..types import Progress
 def scored(module: torch.nn.Module, make: Callable[[int, int], torch.Tensor], targets: torch.Tensor, bounds: list[int],
            unit: int, *, probabilities: bool, progress: Progress | None, what: str) -> Iterator[tuple[int, int, torch.Tensor]]:
     """``engine.scores`` of inputs ``[0, bounds[-1])`` in segments ending at ``bounds``: yields ``(start, stop,
-    scores)`` per segment. Segments are multiples of ``unit`` (the engine's batch size, passed to it), so the batches
-    are those of one ``scores`` call over everything; progress counts "k of N <what>" over the whole run."""
+    scores)`` per segment. Each segment is scored in batches of ``unit`` (the engine's batch size, passed to it): with
+    bounds at multiples of ``unit`` the batches are those of one ``scores`` call over everything (a first bound below
+    ``unit`` puts the short batch first instead of last); progress counts "k of N <what>" over the whole run."""
     total, start = bounds[-1], 0
     for stop in bounds:
         def make_part(a: int, b: int, o: int = start) -> torch.Tensor:
@@ -39,10 +40,3 @@ def _span(progress: Progress | None, start: int, stop: int, total: int, what: st
 
     return report
 
-
-def portion(progress: Progress | None, start: float, size: float, total: float, label: str = "") -> Progress | None:
-    """``progress`` for one part ``[start, start + size)`` of ``total`` units of work (a preview run of a ladder):
-    reports the whole run's fraction, the part's text prefixed with ``label``."""
-    if progress is None:
-        return None
-    return lambda f, text: progress((start + f * size) / total, f"{label}{text}")
