@@ -4,11 +4,13 @@ verdicts, and the random-logit panel."""
 from __future__ import annotations
 
 import hashlib
+import io
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 from ui import report_button, services
 from ui.evaluation import PALETTE
@@ -17,13 +19,15 @@ from xai_core import render, sanity
 from xai_core.metrics import EDGES
 
 
-def show(ctx, report: sanity.SanityReport, image: np.ndarray, digest: str) -> None:  # noqa: ANN001 - ui.state.Context
+def show(ctx, report: sanity.SanityReport, image: np.ndarray, digest: str,  # noqa: ANN001 - ui.state.Context
+         panels: dict | None = None) -> None:
+    """The finished check: grid, curves, table, downloads; ``panels``: the cells' pictures already made while it ran."""
     n = len(report.seeds)
     st.subheader(f"Maps for “{report.class_name}” as the weights are destroyed")
     st.caption("Median p(class) per stage: " + " → ".join(f"{p:.2f}" for p in report.probability) +
                f". Maps of seed {report.seeds[0]}, each scaled to its own maximum; a constant map is marked. "
                f"ρ under a map: median [range] of {sanity.MEASURE} over {n} seed(s) ({', '.join(map(str, report.seeds))}).")
-    _grid(report, image)
+    _grid(report, image, {} if panels is None else panels)
     st.subheader("Similarity to the trained model's map")
     st.caption(f"Computed at {sanity.RESOLUTION}. Lines: medians over the seeds; bands: their range. Verdicts: the "
                f"upper quartile over the seeds against {sanity.DEPENDS} (depends) and {sanity.INSENSITIVE} "
@@ -77,18 +81,47 @@ def _panel(image: np.ndarray, m: np.ndarray, constant: bool, side: int = 160) ->
     return np.full_like(over, 235) if constant else over
 
 
-def _grid(report: sanity.SanityReport, image: np.ndarray) -> None:
-    cols = st.columns([1.2] + [1] * len(report.stages))
+def _grid(report: sanity.SanityReport, image: np.ndarray, panels: dict, partial: bool = False) -> None:
+    """Rows explainers, columns stages; ``panels``: the cells' pictures by (map, stage), made once per run and kept
+    across redraws. A partial report shows the cells computed so far, each ρ with its count of seeds, no verdict yet."""
+    n = len(report.layers) + 1 if partial else len(report.stages)  # a partial grid has its final width from the start
+    cols = st.columns([1.2] + [1] * n)
     cols[0].caption("**explainer**")
-    for c, label in zip(cols[1:], report.stages, strict=True):
+    for c, label in zip(cols[1:], [*report.stages, *["…"] * (n - len(report.stages))], strict=True):
         c.caption(f"**{label}**")
     for name, ms in report.maps.items():
-        cols = st.columns([1.2] + [1] * len(report.stages))
-        cols[0].markdown(f"**{name}**  \n{report.verdict(name)}")
-        for k, (c, m) in enumerate(zip(cols[1:], ms, strict=True)):
+        cols = st.columns([1.2] + [1] * n)
+        cols[0].markdown(f"**{name}**  \n{'⏳' if partial else report.verdict(name)}")
+        for k, (c, m) in enumerate(zip(cols[1:], ms, strict=False)):
             const = report.constant[name][k]
-            c.image(_panel(image, m, const), width="stretch",
-                    caption="constant map" if const else (None if k == 0 else f"ρ = {report.spread(name)[k - 1].text()}"))
+            # JPEG bytes said to be JPEG: Streamlit serves them as they are (no decoding, no re-encoding per redraw)
+            c.image(_kept(panels, (name, k), image, m, const), width="stretch", output_format="JPEG",
+                    caption="constant map" if const else _rho(report, name, k))
+
+
+def _kept(panels: dict, key: tuple[str, int], image: np.ndarray, m: np.ndarray, constant: bool) -> bytes:
+    """A cell's picture as JPEG bytes (quality 100, as Streamlit encodes an array), made once per run."""
+    if key not in panels:
+        buf = io.BytesIO()
+        Image.fromarray(_panel(image, m, constant)).save(buf, format="JPEG", quality=100)
+        panels[key] = buf.getvalue()
+    return panels[key]
+
+
+def _rho(report: sanity.SanityReport, name: str, k: int) -> str | None:
+    """The caption of stage ``k``'s cell: ρ over the seeds so far (their count while some are missing)."""
+    spreads = report.spread(name)
+    if k == 0 or k > len(spreads):
+        return None
+    s = spreads[k - 1]
+    return f"ρ = {s.text()}" + (f" ({s.n} of {len(report.seeds)} seeds)" if s.n < len(report.seeds) else "")
+
+
+def live(report: sanity.SanityReport, image: np.ndarray, panels: dict, done: int, total: int) -> None:
+    """A partial report while the check runs: the grid so far and how much of it is computed."""
+    st.subheader(f"Maps for “{report.class_name}” as the weights are destroyed")
+    st.caption(f"⏳ {done} of {total} maps computed · each stage's column and each seed appear as they are done.")
+    _grid(report, image, panels, partial=True)
 
 
 def _curves(report: sanity.SanityReport, sim: str) -> go.Figure:

@@ -1,9 +1,10 @@
-"""Evaluate page: which heatmap to believe? Faithfulness curves and localisation scores, side by side."""
+"""Evaluate page: which heatmap to believe? Faithfulness curves and localisation scores, side by side; the ranking and
+the curves fill in as each map is scored (ui.evaluation_stream)."""
 
 import streamlit as st
 
 import xai_core as xc
-from ui import escape, evaluation_meta, evaluation_set, maps, report_button, services, state, widgets
+from ui import escape, evaluation_meta, evaluation_set, evaluation_stream, maps, report_button, services, state, widgets
 from ui import evaluation as ev
 from ui.errors import report as report_error
 from xai_core import metrics
@@ -93,34 +94,22 @@ with one:
     model_ids = [m for m in chosen_metrics if metrics.get_metric(m).kind != "localisation"]
     key = (ctx.model_key, ctx.digest, ctx.options.result_key, target, tuple(r.key for r in requests.values()),
            use_refs, tuple(model_ids), tuple((k, tuple(sorted(v.items()))) for k, v in mparams.items()), seed)
+    refs = ev.references_for(ctx.digest, image, seed) if use_refs else {}
     stop_slot = st.empty()
     if not maps.stop_control(key, [] if ev.is_cached(key) else ["the evaluation"], stop_slot):
+        evaluation_stream.show_stopped(key, set(refs))
         st.stop()
-    found = {}
-    slot = st.empty()
-    for m, request in requests.items():
-        bar = widgets.LazyProgress(slot, f"Explaining with {titles[m]}")
-        try:
-            found[titles[m]] = services.explanation(ctx.model_key, ctx.digest, ctx.workbench, image, request,
-                                                    progress=bar).map
-        except xc.XaiError as err:
-            st.error(f"**{titles[m]}**: {err}")
-        bar.clear()
-    refs = ev.references_for(ctx.digest, image, seed) if use_refs else {}
-    bar = widgets.LazyProgress(slot, "Evaluating")
+    slot, area = st.empty(), st.empty()  # progress bars; the ranking and curves, redrawn as each map is scored
+    run = evaluation_stream.Run(key, requests, titles, refs, target, model_ids, mparams, seed, region,
+                                [m for m in chosen_metrics if m not in model_ids])
     try:
-        report = ev.evaluation(key, lambda: metrics.evaluate(
-            ctx.workbench, image, {**found, **refs}, target, metrics=model_ids, params=mparams, seed=seed, progress=bar,
-            requests={titles[m]: r for m, r in requests.items() if titles[m] in found}))
-        if region is not None:  # cheap, so not cached: moving the box never recomputes the curves
-            report = report.with_region({**found, **refs}, region, [m for m in chosen_metrics if m not in model_ids],
-                                        mparams)
+        found, report = evaluation_stream.evaluate(ctx, image, run, slot, area)
     except xc.XaiError as err:
         st.error(str(err))
         st.stop()
-    bar.clear()
     stop_slot.empty()
-    ev.show_report(report, set(refs), image_name=ctx.image_name, meta=evaluation_meta.latest(ctx))
+    with area.container():
+        ev.show_report(report, set(refs), image_name=ctx.image_name, meta=evaluation_meta.latest(ctx))
     region_key = services.bytes_digest(region.tobytes()) if region is not None else None
     report_button.evaluation_download(ctx, image, {**found, **refs}, report, (*key, region_key), region=region,
                                       region_kind=mode.lower())

@@ -2,8 +2,8 @@
 random-logit check (Sixt et al. 2020), each over several seeds; and the attack on explanations.
 
 Nothing heavy runs on opening the page: each part is drawn only when picked, states what a run will cost and
-computes on its Run button; results come from the cache afterwards. Every part explains the session's class (the
-one picked on Explain or Evaluate; top-1 until then)."""
+computes on its Run button (the randomisation grid fills in as each map is computed); results come from the cache
+afterwards. Every part explains the session's class (the one picked on Explain or Evaluate; top-1 until then)."""
 
 import streamlit as st
 
@@ -85,12 +85,15 @@ cost = sanity.randomisation_cost(explained, n_stages=n_stages, seeds=n_seeds, in
 if not sanity_runs.ready(key, cost, ctx.model_key, "▶️ Run the randomisation", "sanity_run"):
     st.stop()
 bar = widgets.LazyProgress(st.empty(), f"Randomising and explaining ({n_seeds} seeds)")
+stop, area = st.empty(), st.empty()  # the Stop button; the grid, redrawn as each map is computed
+live = sanity_runs.Live(area, image)
 try:
     report = sanity_runs.compute(key, cost, ctx.model_key, lambda: sanity.model_randomisation(
         ctx.workbench, image, explained, mode=mode, n_stages=n_stages, target=target, seeds=n_seeds, seed=base_seed,
-        progress=bar), "sanity_stop")
+        progress=bar, partial=live), "sanity_stop", stop)
 except xc.XaiError as err:
     st.error(str(err))
     st.stop()
 bar.clear()
-sanity_view.show(ctx, report, image, ctx.digest)
+with area.container():
+    sanity_view.show(ctx, report, image, ctx.digest, live.panels)

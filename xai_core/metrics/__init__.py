@@ -23,7 +23,7 @@ DISCOVERED = tuple(importlib.import_module(f"{__name__}.{m.name}") for m in pkgu
 
 # ruff: noqa: E402 - the re-exports below come after discovery on purpose
 from .deletion import auc
-from .evaluate import Curve, Report, box_region, box_share, evaluate, mask_region, rows_csv
+from .evaluate import Curve, Report, box_region, box_share, evaluate, evaluate_stream, mask_region, rows_csv
 from .reference_maps import CENTRE, EDGES, RANDOM, reference_maps
 from .registry import (
     METRICS,
@@ -56,6 +56,6 @@ __all__ = ["CENTRE", "EDGES", "METRICS", "RANDOM", "REFERENCES", "Curve", "Curve
            "LocalisationMetric", "LocalisationMetricSpec", "MapMetric", "MapMetricSpec", "MetricSpec", "Outputs", "Plan",
            "Probe", "ProbeMetric", "ProbeMetricSpec", "Report", "Rerun", "RerunMetric", "RerunMetricSpec",
            "SAMPLE_BOXES", "Stability",
-           "auc", "box_region", "box_share", "evaluate", "get_curve_metric", "get_localisation_metric",
+           "auc", "box_region", "box_share", "evaluate", "evaluate_stream", "get_curve_metric", "get_localisation_metric",
            "get_metric", "list_metrics", "mask_region", "metric", "order_of", "parse_boxes", "read_zip",
            "reference_maps", "reference_param", "reference_stability", "rows_csv", "sample_items", "summarise"]

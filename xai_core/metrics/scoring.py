@@ -45,9 +45,10 @@ def run_plans(model: ModelSpec, plans: list[Plan], target: int, progress: Progre
 
 
 def run_probes(model: ModelSpec, x: torch.Tensor, probes: list[tuple[Hashable, Probe]], target: int,
-               progress: Progress | None) -> tuple[list[Outputs], int]:
+               progress: Progress | None, base: tuple[float, float] | None = None) -> tuple[list[Outputs], int]:
     """The :class:`Outputs` of every probe (``(owner, probe)``: probes of one owner, a map, with the same ``share``
-    key are scored once), with the unperturbed input ``x`` first in the same batched loop; and how many inputs ran."""
+    key are scored once), with the unperturbed input ``x`` first in the same batched loop unless its ``(logit,
+    probability)`` are given as ``base`` (an evaluation scoring map after map runs it once); and how many inputs ran."""
     if not probes:
         return [], 0
     unique: dict[Hashable, int] = {}
@@ -59,22 +60,23 @@ def run_probes(model: ModelSpec, x: torch.Tensor, probes: list[tuple[Hashable, P
             unique[key] = len(runs)
             runs.append(p)
         slot.append(unique[key])
-    starts = np.cumsum([1, *[p.count for p in runs]])
+    starts = np.cumsum([0 if base is not None else 1, *[p.count for p in runs]])
     total = int(starts[-1])
 
     def make(a: int, b: int) -> torch.Tensor:
-        parts = [x] if a == 0 else []
+        parts = [x] if a == 0 and base is None else []
         for p, s in zip(runs, starts[:-1], strict=True):
             lo, hi = max(a, s), min(b, s + p.count)
             if lo < hi:
                 parts.append(p.make(int(lo - s), int(hi - s)).to(x.device, x.dtype))
         return torch.cat(parts)
 
-    rows = _target_outputs(model, total, make, target, progress)
+    rows = _target_outputs(model, total, make, target, progress) if total else np.empty((0, 3))
+    logit, probability = base if base is not None else (float(rows[0, 0]), float(rows[0, 1]))
     out = []
     for i in slot:
         r = rows[starts[i]:starts[i] + runs[i].count]
-        out.append(Outputs(r[:, 0], r[:, 1], r[:, 2] > 0.5, float(rows[0, 0]), float(rows[0, 1])))
+        out.append(Outputs(r[:, 0], r[:, 1], r[:, 2] > 0.5, logit, probability))
     return out, total
 
 

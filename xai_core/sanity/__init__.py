@@ -11,7 +11,7 @@ explanations with the softplus defence.
 """
 
 from .attack import AttackResult, manipulate, smoothed
-from .check import MAX_SEEDS, SanityReport, copy_seed, model_randomisation
+from .check import MAX_SEEDS, SanityReport, copy_seed, model_randomisation, randomisation_stream
 from .cost import CheckCost, random_logit_cost, randomisation_cost
 from .logit_check import RANDOM_LOGIT_REFERENCE, RandomLogitReport, random_class, random_logit
 from .randomise import forward_order, randomised, stages, weighted_layers
@@ -22,5 +22,5 @@ from .verdict import DEPENDS, INSENSITIVE, Spread
 __all__ = ["DEPENDS", "INSENSITIVE", "MAX_SEEDS", "MEASURE", "RANDOM_LOGIT_REFERENCE", "RESOLUTION", "SIMILARITIES",
            "AttackResult", "CheckCost", "RandomLogitReport", "SanityReport", "Spread", "copy_seed", "forward_order",
            "hog_similarity", "is_constant", "manipulate", "model_randomisation", "random_class", "random_logit",
-           "random_logit_cost", "randomisation_cost", "randomised", "smoothed", "spearman_abs", "spearman_signed", "ssim",
-           "stages", "weighted_layers", "PROMPTS", "random_target", "random_target_check"]
+           "random_logit_cost", "randomisation_cost", "randomisation_stream", "randomised", "smoothed", "spearman_abs",
+           "spearman_signed", "ssim", "stages", "weighted_layers", "PROMPTS", "random_target", "random_target_check"]

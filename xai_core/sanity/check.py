@@ -6,6 +6,7 @@ and the verdict rests on the distribution, not on one draw (see :mod:`.verdict`)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,8 @@ from .verdict import DEPENDS, INSENSITIVE, Spread, agreement, level
 
 MAX_SEEDS = 16
 
-__all__ = ["DEPENDS", "INSENSITIVE", "MAX_SEEDS", "SanityReport", "check_seeds", "copy_seed", "model_randomisation"]
+__all__ = ["DEPENDS", "INSENSITIVE", "MAX_SEEDS", "SanityReport", "check_seeds", "copy_seed", "model_randomisation",
+           "randomisation_stream"]
 
 
 @dataclass
@@ -85,14 +87,34 @@ def copy_seed(seed: int, stage: int) -> int:
 def model_randomisation(model: ModelSpec | Workbench, image: np.ndarray, methods: list[tuple[str, dict[str, Any]]], *,
                         mode: Literal["cascading", "independent"] = "cascading", n_stages: int = 5,
                         target: int | None = None, seed: int = 0, seeds: int = 3, edges: bool = True,
-                        progress: Progress | None = None) -> SanityReport:
+                        progress: Progress | None = None,
+                        partial: Callable[[SanityReport], None] | None = None) -> SanityReport:
     """Explain ``image`` with each method on the trained model, then on copies randomised from the logits down
     (``cascading``: every stage adds the next group of layers) or one group at a time (``independent``), once per
     seed ``seed, seed + 1, … seed + seeds − 1``.
 
     Maps stay at the model's input resolution (the explainer's own) and are compared there, |·| first (see
     :mod:`.similarity`). The trained model is only touched inside the Workbench's session (explaining it,
-    copying it); each randomised copy gets its own Workbench with the same run options."""
+    copying it); each randomised copy gets its own Workbench with the same run options. ``partial(report)`` is
+    called with each report of :func:`randomisation_stream` as it comes (the last, complete one too, which is
+    returned); without it only the complete report is made."""
+    report = None
+    for report in randomisation_stream(model, image, methods, mode=mode, n_stages=n_stages, target=target, seed=seed,
+                                       seeds=seeds, edges=edges, progress=progress, every_map=partial is not None):
+        if partial is not None:
+            partial(report)
+    assert report is not None  # the stream always yields
+    return report
+
+
+def randomisation_stream(model: ModelSpec | Workbench, image: np.ndarray, methods: list[tuple[str, dict[str, Any]]], *,
+                         mode: Literal["cascading", "independent"] = "cascading", n_stages: int = 5,
+                         target: int | None = None, seed: int = 0, seeds: int = 3, edges: bool = True,
+                         progress: Progress | None = None, every_map: bool = True) -> Iterator[SanityReport]:
+    """:func:`model_randomisation` map by map: the report so far after every map (the trained model's maps one by
+    one, then each stage's column seed by seed: the first seed's maps fill the grid, the later seeds add to the
+    similarity spreads); the last report is the complete one (the only one unless ``every_map``). A stage being
+    computed has the seeds done so far (its p(class) their median). No lock is held between yields."""
     if mode not in ("cascading", "independent"):
         raise ExplainerError(f"Unknown randomisation {mode!r}: choose cascading or independent.")
     seed_list = [int(seed) + i for i in range(check_seeds(seeds))]
@@ -107,57 +129,80 @@ def model_randomisation(model: ModelSpec | Workbench, image: np.ndarray, methods
     tgt = int(p0.argmax()) if target is None else int(target)
     names = [get_explainer(m).title for m, _ in methods]
     maps: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    values: dict[str, dict[str, list[list[float]]]] = {n: {s: [] for s in SIMILARITIES} for n in names}
-    probs: list[float] = []
+    constant: dict[str, list[bool]] = {n: [] for n in names}
+    values: dict[str, dict[str, list[float]]] = {n: {s: [] for s in SIMILARITIES} for n in names}  # stage being done
+    spreads: dict[str, dict[str, list[Spread]]] = {n: {s: [] for s in SIMILARITIES} for n in names}
+    medians: dict[str, dict[str, list[float]]] = {n: {s: [] for s in SIMILARITIES} for n in names}
+    probs: list[float] = [float(p0[tgt])]
+    stage_p: list[float] = []  # p(class) of the stage being computed, one per seed so far
     labels = ["trained"]
     total = (len(groups) * len(seed_list) + 1) * max(1, len(methods))
     done = 0
-
-    def explain(bench: Workbench, label: str) -> list[np.ndarray]:
-        nonlocal done
-        out = []
-        for name, req in zip(names, requests, strict=True):
-            if progress is not None:
-                progress(done / total, f"{label}: {name}")
-            try:
-                out.append(bench.explain_tensor(x, [tgt], req).maps[0].numpy())
-            except Cancelled:
-                raise
-            except ExplainerError:  # e.g. a randomised model gives NaN scores: an all-zero map, reported constant
-                out.append(np.zeros(x.shape[-2:], np.float32))
-            done += 1
-        return out
-
-    probs.append(float(p0[tgt]))
-    for name, m in zip(names, explain(wb, "trained"), strict=True):
-        maps[name].append(m)
-    for k in range(1, len(groups) + 1):
-        chosen = [n for g in groups[:k] for n in g] if mode == "cascading" else groups[k - 1]
-        labels.append(_label(groups[k - 1], k, mode))
-        stage_p = []
-        for s in seed_list:
-            bench = wb.with_model(randomised(wb, chosen, x, seed=copy_seed(s, k)))
-            stage_p.append(float(bench.probabilities(image)[tgt]))
-            for name, m in zip(names, explain(bench, f"{labels[-1]}, seed {s}"), strict=True):
-                if s == seed_list[0]:
-                    maps[name].append(m)
-                for sim, fn in SIMILARITIES.items():
-                    if s == seed_list[0]:
-                        values[name][sim].append([])
-                    values[name][sim][-1].append(float(np.nan_to_num(fn(maps[name][0], m), nan=0.0)))
-        probs.append(float(np.median(stage_p)))
+    edge = None
     if edges:
         h, w = x.shape[-2:]
         edge = cv2.resize(edge_map(image), (w, h), interpolation=cv2.INTER_AREA)
-        maps[EDGES] = [edge] * (len(groups) + 1)
-        values[EDGES] = {sim: [[float(fn(edge, edge))] * len(seed_list) for _ in groups] for sim, fn in SIMILARITIES.items()}
-    spreads = {n: {sim: [Spread.of(v) for v in per_stage] for sim, per_stage in by_sim.items()}
-               for n, by_sim in values.items()}
-    sims = {n: {sim: [sp.median for sp in per_stage] for sim, per_stage in by_sim.items()} for n, by_sim in spreads.items()}
-    constant = {name: [is_constant(mk) for mk in ms] for name, ms in maps.items()}
+        self_similar = {sim: Spread.of([float(fn(edge, edge))] * len(seed_list)) for sim, fn in SIMILARITIES.items()}
+        edge_constant = is_constant(edge)
+
+    def explain(bench: Workbench, req: ExplainRequest, text: str) -> np.ndarray:
+        nonlocal done
+        if progress is not None:
+            progress(done / total, text)
+        try:
+            out = bench.explain_tensor(x, [tgt], req).maps[0].numpy()
+        except Cancelled:
+            raise
+        except ExplainerError:  # e.g. a randomised model gives NaN scores: an all-zero map, reported constant
+            out = np.zeros(x.shape[-2:], np.float32)
+        done += 1
+        return out
+
+    def report() -> SanityReport:
+        all_maps = {n: list(v) for n, v in maps.items()}
+        all_constant = {n: list(v) for n, v in constant.items()}
+        all_spreads = {n: {sim: list(v) for sim, v in by.items()} for n, by in spreads.items()}
+        all_medians = {n: {sim: list(v) for sim, v in by.items()} for n, by in medians.items()}
+        if edge is not None:
+            all_maps[EDGES] = [edge] * len(labels)
+            all_constant[EDGES] = [edge_constant] * len(labels)
+            all_spreads[EDGES] = {sim: [sp] * (len(labels) - 1) for sim, sp in self_similar.items()}
+            all_medians[EDGES] = {sim: [sp.median] * (len(labels) - 1) for sim, sp in self_similar.items()}
+        p = [*probs, float(np.median(stage_p))] if stage_p else list(probs)
+        return SanityReport(mode, tgt, model.label(tgt), list(labels), all_maps, all_medians, all_constant, p, groups,
+                            seed_list, all_spreads)
+
+    for name, req in zip(names, requests, strict=True):
+        maps[name].append(explain(wb, req, f"trained: {name}"))
+        constant[name].append(is_constant(maps[name][0]))
+        if every_map:
+            yield report()
+    for k in range(1, len(groups) + 1):
+        chosen = [n for g in groups[:k] for n in g] if mode == "cascading" else groups[k - 1]
+        labels.append(_label(groups[k - 1], k, mode))
+        for s in seed_list:
+            bench = wb.with_model(randomised(wb, chosen, x, seed=copy_seed(s, k)))
+            stage_p.append(float(bench.probabilities(image)[tgt]))
+            for name, req in zip(names, requests, strict=True):
+                m = explain(bench, req, f"{labels[-1]}, seed {s}: {name}")
+                first = s == seed_list[0]
+                if first:
+                    maps[name].append(m)
+                    constant[name].append(is_constant(m))
+                for sim, fn in SIMILARITIES.items():
+                    cell = values[name][sim] = [] if first else values[name][sim]
+                    cell.append(float(np.nan_to_num(fn(maps[name][0], m), nan=0.0)))
+                    if every_map or s == seed_list[-1]:  # the cell's summary: after every seed, or once it is complete
+                        sp, at = Spread.of(cell), k - 1  # this stage's entry, added or replaced
+                        spreads[name][sim][at:], medians[name][sim][at:] = [sp], [sp.median]
+                if every_map:
+                    yield report()
+        probs.append(float(np.median(stage_p)))
+        stage_p.clear()
     if progress is not None:
         progress(1.0, "done")
-    return SanityReport(mode, tgt, model.label(tgt), labels, maps, sims, constant, probs, groups, seed_list, spreads)
+    if not every_map or not names:  # the complete report (with every_map, the last map's report was it)
+        yield report()
 
 
 def _label(group: list[str], k: int, mode: str) -> str:
