@@ -121,3 +121,42 @@ def test_lab_dense_part_measures_relevance_on_the_tag_in_the_background() -> Non
     rows = at.dataframe[1].value
     gradcam = rows[(rows["model"] == "segmenter") & (rows["method"] == "gradcam") & (rows["image"] == "tagged horse")]
     assert len(gradcam) and float(gradcam.iloc[0, list(rows.columns).index("mass on the tag")]) > 0.5, rows
+
+
+def test_evaluate_and_sanity_run_on_the_target_picked_on_explain() -> None:
+    """A segmenter has no classes: Evaluate scores the maps of the region picked on Explain (curves of its summed
+    score), Sanity randomises the model for it and draws random regions for the random-logit check."""
+    at = page("toy_segmenter", "Coffee cup")
+    at.radio(key="target_region_where").set_value("A box").run()  # a box: the random check moves it
+    explain(at, ["gradient"])
+    at.session_state["eval_explainers"] = ["gradient", "gradcam"]
+    for mid in ("deletion", "insertion"):
+        at.session_state[f"metric:{mid}:steps"] = 6
+    for mid in ("aopc_morf", "aopc_lerf"):
+        at.session_state[f"metric:{mid}:steps"] = 4
+        at.session_state[f"metric:{mid}:patch"] = 16
+    at.switch_page("views/evaluate.py").run()
+    clean(at)
+    table = at.dataframe[0].value
+    assert {"Gradient (saliency)", "Grad-CAM"} <= set(table["map"]) and table["Deletion AUC ↓"].notna().all()
+    at.session_state["sanity_explainers"] = ["gradient"]
+    at.session_state["sanity_stages"] = 2
+    at.session_state["sanity_seeds"] = 1
+    at.switch_page("views/sanity.py").run()
+    clean(at)
+    at.button(key="sanity_run").click().run()
+    clean(at)
+    at.segmented_control(key="sanity_part").set_value("random_logit").run()
+    at.button(key="sanity_logit_run").click().run()
+    clean(at)
+    assert any("over the box" in m.value for m in [*at.markdown, *at.caption]), "the random boxes are named"
+
+
+def test_evaluate_asks_for_a_target_first_on_a_model_without_classes() -> None:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.sidebar.selectbox(key="model_choice").set_value("toy_detector").run()
+    at.session_state["xai_target_value"] = {}  # as if Explain had never drawn its box picker
+    at.switch_page("views/evaluate.py").run()
+    clean(at)
+    assert any("has no classes: pick what to explain on the Explain page" in i.value for i in at.info)

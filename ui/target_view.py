@@ -9,6 +9,9 @@ this model", per kind of target.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -31,6 +34,23 @@ def chosen(ctx: Context) -> T.Target | None:
     """The target this session last picked for the current model and image (None: none yet)."""
     t = st.session_state.get(CHOSEN, {}).get((ctx.model_key, ctx.digest))
     return t if isinstance(t, T.TARGET_TYPES) else None
+
+
+def bound_context(ctx: Context) -> Context | None:
+    """For Evaluate and Sanity: ``ctx`` itself for a classifier; for another model, the context of the model bound to
+    the target picked on Explain (its class 0 is the target's scalar, its key names the target), or None after an
+    info that says where to pick one. The bound model is cached per model, image and target."""
+    if ctx.model.task == "classifier":
+        return ctx
+    target = chosen(ctx)
+    if target is None:
+        st.info(f"{escape.markdown(ctx.model.title)} has no classes: pick what to explain on the Explain page (a "
+                "prompt, a reference image, a region or a box); this page then evaluates that target's score.")
+        return None
+    tkey = json.dumps(target.key)
+    bound = services.memo(("bound", ctx.model_key, ctx.digest, tkey), lambda: ctx.workbench.bound(target, ctx.image).model)
+    return dataclasses.replace(ctx, workbench=xc.Workbench(bound, ctx.options),
+                               model_key=f"{ctx.model_key}|{services.bytes_digest(tkey.encode())}")
 
 
 def score_text(e: xc.Explanation) -> str:

@@ -4,13 +4,26 @@ the curves fill in as each map is scored (ui.evaluation_stream)."""
 import streamlit as st
 
 import xai_core as xc
-from ui import escape, evaluation_meta, evaluation_set, evaluation_stream, maps, report_button, services, state, widgets
+from ui import (
+    escape,
+    evaluation_meta,
+    evaluation_set,
+    evaluation_stream,
+    maps,
+    report_button,
+    services,
+    state,
+    target_view,
+    widgets,
+)
 from ui import evaluation as ev
 from ui.errors import report as report_error
 from xai_core import metrics
 
 DEFAULTS = ["gradcam", "integrated_gradients", "gradient"]
-ctx = state.current()
+ctx = target_view.bound_context(state.current())  # a model without classes: bound to the target picked on Explain
+if ctx is None:
+    st.stop()
 model, image = ctx.model, ctx.image
 H, W = image.shape[:2]
 
@@ -116,4 +129,8 @@ with one:
     ev.show_stability(ctx, key, image, found, target, model_ids, mparams, seed, slot)
 
 with many:
+    if model.target_kind:
+        st.info(f"Over a set, every image is explained for its own class; {escape.markdown(model.title)} has none. "
+                "Evaluate its target on this image in the first tab.")
+        st.stop()
     evaluation_set.render(ctx, choice.get("explainers", DEFAULTS), choice.get("params", {}), titles, mparams)

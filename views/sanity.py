@@ -8,14 +8,17 @@ afterwards. Every part explains the session's class (the one picked on Explain o
 import streamlit as st
 
 import xai_core as xc
-from ui import attack_view, sanity_runs, sanity_view, services, state, widgets
+from ui import attack_view, sanity_runs, sanity_view, services, state, target_view, widgets
 from ui.evaluation import explainer_titles
 from xai_core import sanity
 
 DEFAULTS = ["gradient", "guided_backprop", "gradcam", "integrated_gradients"]
 SEEDS = 3  # default seed count: about 3× the cost of one seed (the page states the cost before a run)
 PARTS = {"randomisation": "🎲 Model randomisation", "random_logit": "🔀 Random logit", "attack": "🎯 Attack an explanation"}
-ctx = state.current()
+unbound = state.current()
+ctx = target_view.bound_context(unbound)  # a model without classes: bound to the target picked on Explain
+if ctx is None:
+    st.stop()
 image = ctx.image
 
 st.title("Sanity checks")
@@ -61,8 +64,11 @@ if part == "random_logit":
         st.stop()
     bar = widgets.LazyProgress(st.empty(), "Explaining random classes")
     try:
-        logit_report = sanity_runs.compute(key, cost, ctx.model_key, lambda: sanity.random_logit(
-            ctx.workbench, image, explained, target=target, seeds=n_seeds, seed=base_seed, progress=bar),
+        picked = target_view.chosen(unbound)
+        logit_report = sanity_runs.compute(key, cost, ctx.model_key, (lambda: sanity.random_logit(
+            ctx.workbench, image, explained, target=target, seeds=n_seeds, seed=base_seed, progress=bar))
+            if picked is None else (lambda: sanity.random_target_check(  # no classes: random prompts, boxes, ...
+                unbound.workbench, image, explained, target=picked, seeds=n_seeds, seed=base_seed, progress=bar)),
             "sanity_logit_stop")
     except xc.XaiError as err:
         st.error(str(err))
