@@ -36,17 +36,22 @@ class TrainSettings(TypedDict):
 TRAIN: TrainSettings = {"n": 3000, "seed": 0, "tag_fraction": 0.9, "epochs": 6, "lr": 2e-3, "batch": 64}
 
 
+def conv_stack(w: int) -> nn.Sequential:
+    """The lab models' features: conv-ReLU ×4 with two max-pools (stride 4), ``2w`` channels out."""
+    return nn.Sequential(
+        nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU())
+
+
 class LabCNN(nn.Module):
     """conv-ReLU ×4 (two max-pools) → global average pool → linear: CAM-compatible."""
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         w = width
-        self.features = nn.Sequential(
-            nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU())
+        self.features = conv_stack(w)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flat = nn.Flatten()
         self.fc = nn.Linear(2 * w, len(CLASSES))

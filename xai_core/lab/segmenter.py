@@ -27,7 +27,7 @@ from ..errors import ModelLoadError
 from ..models import register_model
 from ..models.spec import ModelSpec
 from .data import SIZE, LabSet
-from .model import MEAN, STD, fit, to_tensor
+from .model import MEAN, STD, conv_stack, fit, to_tensor
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SEGMENTER_WEIGHTS = ASSETS / "lab_horse_segmenter.pt"
@@ -54,11 +54,7 @@ class ContextFeatures(nn.Module):
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         w = width
-        self.features = nn.Sequential(
-            nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU())
+        self.features = conv_stack(w)
         self.local = nn.Sequential(nn.Conv2d(2 * w, w, 1), nn.ReLU())
         self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(2 * w, w, 1), nn.ReLU())
         self.out_channels = 2 * w
